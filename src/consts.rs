@@ -1,0 +1,90 @@
+//! Every constant that defines the protocol: limits, labels and sizes.
+//!
+//! Each one is named in PROTOCOL.md; changing any of them changes the protocol or its
+//! guarantees, so they live here and nowhere else.
+
+/// Protocol version: the first byte of every AEAD associated data and `Envelope.version`.
+pub const PROTOCOL_VERSION: u8 = 0x01;
+
+/// Version written into, and the only one accepted from, every persisted record.
+///
+/// Decoding any other version is a typed error rather than a guess.
+pub const STATE_VERSION: u32 = 1;
+
+/// Most chain steps one message may cause (previous chain via `pn` plus the new chain).
+///
+/// Bounds the HMAC work a single forged or hostile message can trigger to about 10 ms,
+/// while tolerating long runs of lost messages.
+pub const MAX_FORWARD_JUMP: u32 = 25_000;
+
+/// Most skipped message keys kept per session; the oldest are evicted first.
+///
+/// 2,000 keys of 36 bytes keep a record under 100 KiB while surviving heavy reordering.
+pub const MAX_SKIPPED_KEYS: usize = 2_000;
+
+/// Most receiving chains kept per session; an older chain is dropped with its skipped keys.
+///
+/// Messages from a chain five DH ratchet turns old are almost certainly lost for good.
+pub const MAX_RECEIVING_CHAINS: usize = 5;
+
+/// Most previous sessions a per-peer record keeps besides the current one.
+pub const MAX_ARCHIVED_SESSIONS: usize = 40;
+
+/// Most prekey-message base keys remembered per signed prekey for replay rejection.
+///
+/// Beyond it the oldest are forgotten; rotating the signed prekey (and deleting the old one)
+/// ends every replay window for it.
+pub const MAX_ACCEPTED_BASE_KEYS: usize = 10_000;
+
+/// Most one-time prekeys a prekey record holds.
+pub const MAX_ONE_TIME_PREKEYS: usize = 10_000;
+
+/// Most signed prekeys a prekey record holds (current plus those kept for a grace period).
+pub const MAX_SIGNED_PREKEYS: usize = 8;
+
+/// Largest wire message (envelope) accepted for decoding, in bytes.
+///
+/// 1 MiB of plaintext plus headers; larger payloads belong in an attachment encrypted
+/// under a key sent in a message.
+pub const MAX_MESSAGE_SIZE: usize = 1024 * 1024 + 1024;
+
+/// Largest plaintext accepted for encryption, in bytes.
+pub const MAX_PLAINTEXT_SIZE: usize = 1024 * 1024;
+
+/// Largest persisted record accepted for decoding, in bytes.
+///
+/// A session at every limit (5 chains, 2,000 skipped keys) encodes to well under this.
+pub const MAX_RECORD_SIZE: usize = 256 * 1024;
+
+/// Largest prekey record accepted for decoding, in bytes (accepted base keys dominate).
+pub const MAX_PREKEYS_RECORD_SIZE: usize = 4 * 1024 * 1024;
+
+/// Length of the reuse guard carried in each header and used as the nonce prefix.
+pub const REUSE_GUARD_LEN: usize = 4;
+
+/// Length of the session tag in each header.
+pub const SESSION_TAG_LEN: usize = 8;
+
+/// Length of a Poly1305 tag.
+pub const AEAD_TAG_LEN: usize = 16;
+
+/// HKDF info for the classical handshake's shared secret.
+pub const LABEL_X3DH: &[u8] = b"sealpost x3dh v1";
+
+/// HKDF info for the root-key ratchet.
+pub const LABEL_RATCHET: &[u8] = b"sealpost ratchet v1";
+
+/// HKDF info for the session-tag key.
+pub const LABEL_SESSION_TAG: &[u8] = b"sealpost session tag v1";
+
+/// Signature context of a signed prekey.
+pub const LABEL_SIGNED_PREKEY: &[u8] = b"sealpost spk v1";
+
+/// Domain separation of the fingerprint hash.
+pub const LABEL_FINGERPRINT: &[u8] = b"sealpost fingerprint v1";
+
+/// HMAC input byte that derives a message key from a chain key.
+pub const CHAIN_MESSAGE_KEY_SEED: u8 = 0x01;
+
+/// HMAC input byte that derives the next chain key.
+pub const CHAIN_NEXT_KEY_SEED: u8 = 0x02;

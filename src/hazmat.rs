@@ -1,0 +1,185 @@
+//! Low-level building blocks, for test vectors and interoperability work only.
+//!
+//! Enabled by the `hazmat` feature. Nothing here is needed to use the protocol, and every
+//! function hands out secret bytes: misuse breaks the guarantees the rest of the crate gives.
+//! Each function is one formula of PROTOCOL.md, named after it.
+
+use crate::error::HandshakeError;
+use crate::kdf::{ChainKey, MessageKey, RootKey, TagKey};
+use crate::keys::{DhKeyPair, IdentityKey, IdentityKeyPair};
+use crate::prekey::{PreKeys, VerifiedBundle};
+use crate::session::Session;
+use crate::wire::{Header, PreKeyFields};
+
+/// Intermediate values of an X3DH run.
+#[derive(Clone, Debug)]
+pub struct X3dhValues {
+    /// DH1..DH3, and DH4 when a one-time prekey was used.
+    pub dh: Vec<[u8; 32]>,
+    /// SK.
+    pub shared_secret: [u8; 32],
+    /// AD = IK_A || IK_B.
+    pub associated_data: [u8; 64],
+}
+
+/// X3DH from the initiator's side with an explicit ephemeral secret (PROTOCOL.md §3).
+///
+/// # Errors
+/// [`HandshakeError::NonContributory`].
+pub fn x3dh_initiator(
+    identity: &IdentityKeyPair,
+    ephemeral_secret: &[u8; 32],
+    bundle: &VerifiedBundle,
+) -> Result<X3dhValues, HandshakeError> {
+    let ek = DhKeyPair::from_secret_bytes(ephemeral_secret);
+    let dh = crate::x3dh::initiator_dh(identity, &ek, bundle)?;
+    let a = crate::x3dh::Agreement::new(&dh, identity.public_key(), bundle.identity());
+    Ok(X3dhValues {
+        dh: dh.0.iter().flatten().map(|s| s.to_bytes()).collect(),
+        shared_secret: a.shared_secret.0,
+        associated_data: a.associated_data,
+    })
+}
+
+/// X3DH from the responder's side (PROTOCOL.md §3).
+///
+/// # Errors
+/// [`HandshakeError::NonContributory`].
+pub fn x3dh_responder(
+    identity: &IdentityKeyPair,
+    signed_prekey_secret: &[u8; 32],
+    one_time_prekey_secret: Option<&[u8; 32]>,
+    initiator: &IdentityKey,
+    base_key: &[u8; 32],
+) -> Result<X3dhValues, HandshakeError> {
+    let spk = DhKeyPair::from_secret_bytes(signed_prekey_secret);
+    let opk = one_time_prekey_secret.map(DhKeyPair::from_secret_bytes);
+    let dh = crate::x3dh::responder_dh(identity, &spk, opk.as_ref(), initiator, base_key)?;
+    let a = crate::x3dh::Agreement::new(&dh, initiator, identity.public_key());
+    Ok(X3dhValues {
+        dh: dh.0.iter().flatten().map(|s| s.to_bytes()).collect(),
+        shared_secret: a.shared_secret.0,
+        associated_data: a.associated_data,
+    })
+}
+
+/// X25519 public key of a secret.
+pub fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    *DhKeyPair::from_secret_bytes(secret).public()
+}
+
+/// X25519(secret, public).
+pub fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+    DhKeyPair::from_secret_bytes(secret).dh(public).to_bytes()
+}
+
+/// KDF_RK: returns (new root key, chain key).
+pub fn kdf_rk(root_key: &[u8; 32], dh_out: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let (rk, ck) = RootKey::from_bytes(*root_key).advance(dh_out);
+    (*rk.as_bytes(), *ck.as_bytes())
+}
+
+/// KDF_CK: returns (message key, next chain key).
+pub fn kdf_ck(chain_key: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let (mk, ck) = ChainKey::from_bytes(*chain_key).step();
+    (*mk.as_bytes(), *ck.as_bytes())
+}
+
+/// The session tag of `ratchet_public` in the session whose X3DH secret is `shared_secret`.
+pub fn session_tag(shared_secret: &[u8; 32], ratchet_public: &[u8; 32]) -> [u8; 8] {
+    TagKey::derive(shared_secret).tag(ratchet_public)
+}
+
+/// The header bytes for these fields.
+pub fn encode_header(
+    ratchet_key: &[u8; 32],
+    pn: u32,
+    n: u32,
+    guard: &[u8; 4],
+    tag: &[u8; 8],
+) -> Vec<u8> {
+    Header {
+        ratchet_key: *ratchet_key,
+        pn,
+        n,
+        guard: *guard,
+        tag: *tag,
+    }
+    .encode()
+    .as_slice()
+    .to_vec()
+}
+
+/// The AEAD associated data of a message: `0x01 || AD || header`.
+pub fn message_aad(associated_data: &[u8; 64], header: &[u8]) -> Vec<u8> {
+    let mut v = crate::ratchet::aad_prefix(associated_data).to_vec();
+    v.extend_from_slice(header);
+    v
+}
+
+/// ChaCha20-Poly1305 with nonce `guard || 0^8`: returns ciphertext || tag.
+pub fn aead_seal(message_key: &[u8; 32], guard: &[u8; 4], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::aead::seal_into(
+        &MessageKey::from_bytes(*message_key),
+        guard,
+        aad,
+        plaintext,
+        &mut out,
+    );
+    out
+}
+
+/// Handshake fields of a prekey message: (identity, base key, signed prekey id, one-time
+/// prekey id).
+pub type PreKeyFieldValues = ([u8; 32], [u8; 32], u32, Option<u32>);
+
+/// A whole envelope: a ratchet message, or a prekey message when `prekey` is given as
+/// `(identity, base_key, signed_prekey_id, one_time_prekey_id)`.
+pub fn encode_envelope(
+    prekey: Option<PreKeyFieldValues>,
+    header: &[u8],
+    ciphertext: &[u8],
+) -> Vec<u8> {
+    let fields = prekey.map(
+        |(identity, base_key, signed_prekey_id, one_time_prekey_id)| PreKeyFields {
+            identity,
+            base_key,
+            signed_prekey_id,
+            one_time_prekey_id,
+        },
+    );
+    let mut out = Vec::new();
+    crate::wire::write_envelope_prefix(&mut out, fields.as_ref(), header, ciphertext.len());
+    out.extend_from_slice(ciphertext);
+    out
+}
+
+/// The secret of a signed prekey held in `prekeys`.
+pub fn signed_prekey_secret(prekeys: &PreKeys, id: u32) -> Option<[u8; 32]> {
+    prekeys.signed_prekey(id).map(|k| *k.secret_bytes())
+}
+
+/// The secret of an unused one-time prekey held in `prekeys`.
+pub fn one_time_prekey_secret(prekeys: &PreKeys, id: u32) -> Option<[u8; 32]> {
+    prekeys.one_time_prekey(id).map(|k| *k.secret_bytes())
+}
+
+/// A session's current root key.
+pub fn root_key(session: &Session) -> [u8; 32] {
+    *session.ratchet.root_key.as_bytes()
+}
+
+/// A session's current ratchet secret.
+pub fn ratchet_secret(session: &Session) -> [u8; 32] {
+    *session.ratchet.ratchet.secret_bytes()
+}
+
+/// A session's current sending chain key and counter, if it has a sending chain.
+pub fn sending_chain(session: &Session) -> Option<([u8; 32], u32)> {
+    session
+        .ratchet
+        .sending
+        .as_ref()
+        .map(|c| (*c.chain_key.as_bytes(), c.counter))
+}

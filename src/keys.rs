@@ -1,0 +1,319 @@
+//! Long-term identity keys and the X25519 key types the handshake and ratchet use.
+//!
+//! One Ed25519 key pair is the identity; its X25519 form (the birational map, as libsodium's
+//! `crypto_sign_ed25519_*_to_curve25519`) takes part in the key agreement (PROTOCOL.md §2).
+
+use core::fmt;
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use x25519_dalek::{PublicKey as XPublic, StaticSecret};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::KeyError;
+
+/// 32 secret bytes that wipe themselves on drop, never print, and compare in constant time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Secret32(pub(crate) [u8; 32]);
+
+impl Secret32 {
+    pub(crate) fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut s = Secret32([0u8; 32]);
+        rng.fill_bytes(&mut s.0);
+        s
+    }
+
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(Secret32(arr))
+    }
+}
+
+impl fmt::Debug for Secret32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl PartialEq for Secret32 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Secret32 {}
+
+/// An identity public key: Ed25519, canonically encoded, not small-order, torsion-free.
+///
+/// The checks happen once, in [`IdentityKey::from_bytes`]; every `IdentityKey` value in the
+/// program has passed them.
+#[derive(Clone, Copy)]
+pub struct IdentityKey {
+    /// Ed25519 encoding (canonical).
+    bytes: [u8; 32],
+    /// The X25519 (Montgomery) form, computed once.
+    dh: [u8; 32],
+}
+
+impl IdentityKey {
+    /// Parses and validates a 32-byte Ed25519 public key.
+    ///
+    /// # Errors
+    /// [`KeyError`] if the encoding is not a canonical point, the point has small order, or it
+    /// has a torsion component.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidLength)?;
+        let point = CompressedEdwardsY(arr)
+            .decompress()
+            .ok_or(KeyError::NotOnCurve)?;
+        // decompress() accepts y >= p and a sign bit on x = 0; re-encoding exposes both.
+        if point.compress().as_bytes() != &arr {
+            return Err(KeyError::NonCanonical);
+        }
+        if point.is_small_order() {
+            return Err(KeyError::SmallOrder);
+        }
+        if !point.is_torsion_free() {
+            return Err(KeyError::Torsion);
+        }
+        Ok(IdentityKey {
+            bytes: arr,
+            dh: point.to_montgomery().to_bytes(),
+        })
+    }
+
+    fn from_verifying(verifying: &VerifyingKey) -> Self {
+        IdentityKey {
+            bytes: verifying.to_bytes(),
+            dh: verifying.to_montgomery().to_bytes(),
+        }
+    }
+
+    /// The 32-byte Ed25519 encoding.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The 32-byte Ed25519 encoding, by value.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.bytes
+    }
+
+    pub(crate) fn dh_public(&self) -> XPublic {
+        XPublic::from(self.dh)
+    }
+
+    /// Checks an Ed25519 signature with `verify_strict` (no small-order keys, canonical `S`).
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        let sig = Signature::from_slice(signature).map_err(|_| KeyError::BadSignature)?;
+        VerifyingKey::from_bytes(&self.bytes)
+            .map_err(|_| KeyError::NotOnCurve)?
+            .verify_strict(message, &sig)
+            .map_err(|_| KeyError::BadSignature)
+    }
+}
+
+impl PartialEq for IdentityKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for IdentityKey {}
+
+impl core::hash::Hash for IdentityKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityKey(")?;
+        for b in self.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A long-term identity: an Ed25519 key pair whose X25519 form also takes part in X3DH.
+///
+/// ```
+/// let alice = sealpost::IdentityKeyPair::generate(&mut rand::rng());
+/// let restored = sealpost::IdentityKeyPair::from_seed(&alice.to_seed());
+/// assert_eq!(alice.public_key(), restored.public_key());
+/// ```
+pub struct IdentityKeyPair {
+    signing: SigningKey,
+    /// X25519 form of the secret (`SigningKey::to_scalar_bytes`), computed once.
+    dh: StaticSecret,
+    public: IdentityKey,
+}
+
+impl IdentityKeyPair {
+    /// Generates a fresh identity from `rng`.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let seed = Secret32::random(rng);
+        Self::from_seed(&seed.0)
+    }
+
+    /// Rebuilds an identity from its 32-byte Ed25519 seed (RFC 8032 secret key).
+    ///
+    /// A key generated by this crate always passes [`IdentityKey::from_bytes`]: the public key
+    /// of a clamped scalar times the base point is in the prime-order subgroup.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let mut scalar = signing.to_scalar_bytes();
+        let dh = StaticSecret::from(scalar);
+        scalar.zeroize();
+        let public = IdentityKey::from_verifying(&signing.verifying_key());
+        IdentityKeyPair {
+            signing,
+            dh,
+            public,
+        }
+    }
+
+    /// The 32-byte seed, for persistence. Handle it like the key it is.
+    pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_bytes())
+    }
+
+    /// Serialized as `state.proto` `IdentityRecord` (versioned). Contains the secret: seal it.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        crate::state::encode_identity(&self.to_seed())
+    }
+
+    /// Restores an identity written by [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Errors
+    /// [`crate::StateError`] for a malformed record or an unknown version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::StateError> {
+        crate::state::decode_identity(bytes).map(|seed| Self::from_seed(&seed))
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> &IdentityKey {
+        &self.public
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    pub(crate) fn dh(&self, their: &XPublic) -> x25519_dalek::SharedSecret {
+        self.dh.diffie_hellman(their)
+    }
+}
+
+impl fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityKeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An X25519 key pair (signed prekey, one-time prekey, ratchet key) with its public key
+/// computed once.
+pub(crate) struct DhKeyPair {
+    secret: StaticSecret,
+    public: [u8; 32],
+}
+
+impl DhKeyPair {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let s = Secret32::random(rng);
+        Self::from_secret_bytes(&s.0)
+    }
+
+    pub(crate) fn from_secret_bytes(bytes: &[u8; 32]) -> Self {
+        let secret = StaticSecret::from(*bytes);
+        let public = XPublic::from(&secret).to_bytes();
+        DhKeyPair { secret, public }
+    }
+
+    pub(crate) fn from_secret_slice(bytes: &[u8]) -> Option<Self> {
+        let s = Secret32::from_slice(bytes)?;
+        Some(Self::from_secret_bytes(&s.0))
+    }
+
+    pub(crate) fn public(&self) -> &[u8; 32] {
+        &self.public
+    }
+
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        self.secret.as_bytes()
+    }
+
+    pub(crate) fn dh(&self, their: &[u8; 32]) -> x25519_dalek::SharedSecret {
+        self.secret.diffie_hellman(&XPublic::from(*their))
+    }
+}
+
+impl Clone for DhKeyPair {
+    fn clone(&self) -> Self {
+        DhKeyPair {
+            secret: StaticSecret::from(*self.secret.as_bytes()),
+            public: self.public,
+        }
+    }
+}
+
+impl fmt::Debug for DhKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DhKeyPair")
+            .field("public", &Hex(&self.public))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Formats public bytes as lowercase hex in `Debug` output.
+pub(crate) struct Hex<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_identity_passes_validation() {
+        let mut rng = rand::rng();
+        for _ in 0..32 {
+            let id = IdentityKeyPair::generate(&mut rng);
+            let parsed = IdentityKey::from_bytes(id.public_key().as_bytes());
+            assert_eq!(parsed.ok().as_ref(), Some(id.public_key()));
+        }
+    }
+
+    #[test]
+    fn dh_forms_agree() {
+        let mut rng = rand::rng();
+        let a = IdentityKeyPair::generate(&mut rng);
+        let b = IdentityKeyPair::generate(&mut rng);
+        let ab = a.dh(&b.public_key().dh_public());
+        let ba = b.dh(&a.public_key().dh_public());
+        assert_eq!(ab.as_bytes(), ba.as_bytes());
+        assert!(ab.was_contributory());
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let s = Secret32([0xab; 32]);
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        let kp = DhKeyPair::from_secret_bytes(&[0x42; 32]);
+        let shown = format!("{kp:?}");
+        assert!(!shown.contains("4242"));
+    }
+}

@@ -1,0 +1,224 @@
+//! Persisted session state: `proto/state.proto` `SessionState` (PROTOCOL.md §6).
+//!
+//! Decoding bounds the record's size before parsing and every count against the protocol
+//! limits before building the live state, and validates every key it restores.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use prost::Message;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::consts::{MAX_RECEIVING_CHAINS, MAX_RECORD_SIZE, MAX_SKIPPED_KEYS, STATE_VERSION};
+use crate::error::StateError;
+use crate::kdf::{ChainKey, MessageKey, RootKey, TagKey};
+use crate::keys::{DhKeyPair, IdentityKey};
+use crate::ratchet::{Ratchet, ReceivingChain, SendingChain, aad_prefix};
+use crate::session::Session;
+use crate::wire::{PreKeyFields, proto::state as pb};
+
+pub(crate) fn session_to_proto(s: &Session) -> pb::SessionState {
+    let r = &s.ratchet;
+    pb::SessionState {
+        version: STATE_VERSION,
+        local_identity: s.local_identity.to_bytes().to_vec(),
+        remote_identity: s.remote_identity.to_bytes().to_vec(),
+        initiator: s.initiator,
+        root_key: r.root_key.as_bytes().to_vec(),
+        tag_key: r.tag_key.as_bytes().to_vec(),
+        ratchet_secret: r.ratchet.secret_bytes().to_vec(),
+        sending: r.sending.as_ref().map(|c| pb::SendingChain {
+            chain_key: c.chain_key.as_bytes().to_vec(),
+            counter: c.counter,
+        }),
+        previous_counter: r.previous_counter,
+        receiving: r
+            .receiving
+            .iter()
+            .map(|c| pb::ReceivingChain {
+                ratchet_key: c.ratchet_key.to_vec(),
+                chain_key: c.chain_key.as_bytes().to_vec(),
+                counter: c.counter,
+                skipped: c
+                    .skipped
+                    .iter()
+                    .map(|(n, mk)| pb::SkippedKey {
+                        counter: *n,
+                        message_key: mk.as_bytes().to_vec(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        pending_prekey: s.pending_prekey.as_ref().map(|p| pb::PendingPreKey {
+            base_key: p.base_key.to_vec(),
+            signed_prekey_id: p.signed_prekey_id,
+            one_time_prekey_id: p.one_time_prekey_id,
+        }),
+        base_key: s.base_key.to_vec(),
+    }
+}
+
+pub(crate) fn encode_session(s: &Session) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(session_to_proto(s).encode_to_vec())
+}
+
+pub(crate) fn decode_session(bytes: &[u8]) -> Result<Session, StateError> {
+    if bytes.len() > MAX_RECORD_SIZE {
+        return Err(StateError::TooLarge);
+    }
+    let p = pb::SessionState::decode(bytes).map_err(|_| StateError::Malformed)?;
+    session_from_proto(&p)
+}
+
+fn key32(b: &[u8]) -> Result<[u8; 32], StateError> {
+    b.try_into().map_err(|_| StateError::Malformed)
+}
+
+pub(crate) fn session_from_proto(p: &pb::SessionState) -> Result<Session, StateError> {
+    if p.version != STATE_VERSION {
+        return Err(StateError::UnknownVersion(p.version));
+    }
+    if p.receiving.len() > MAX_RECEIVING_CHAINS {
+        return Err(StateError::LimitExceeded);
+    }
+    let skipped_count: usize = p.receiving.iter().map(|c| c.skipped.len()).sum();
+    if skipped_count > MAX_SKIPPED_KEYS {
+        return Err(StateError::LimitExceeded);
+    }
+    let local_identity =
+        IdentityKey::from_bytes(&p.local_identity).map_err(StateError::InvalidKey)?;
+    let remote_identity =
+        IdentityKey::from_bytes(&p.remote_identity).map_err(StateError::InvalidKey)?;
+    let root_key = RootKey::from_slice(&p.root_key).ok_or(StateError::Malformed)?;
+    let tag_key = TagKey::from_slice(&p.tag_key).ok_or(StateError::Malformed)?;
+    let ratchet = DhKeyPair::from_secret_slice(&p.ratchet_secret).ok_or(StateError::Malformed)?;
+    let sending = match &p.sending {
+        None => None,
+        Some(c) => Some(SendingChain {
+            chain_key: ChainKey::from_slice(&c.chain_key).ok_or(StateError::Malformed)?,
+            counter: c.counter,
+            tag: tag_key.tag(ratchet.public()),
+        }),
+    };
+    let mut receiving = VecDeque::with_capacity(p.receiving.len());
+    for c in &p.receiving {
+        let mut skipped = BTreeMap::new();
+        for k in &c.skipped {
+            if k.counter >= c.counter {
+                return Err(StateError::Malformed);
+            }
+            let mk = MessageKey::from_slice(&k.message_key).ok_or(StateError::Malformed)?;
+            if skipped.insert(k.counter, mk).is_some() {
+                return Err(StateError::Malformed);
+            }
+        }
+        let ratchet_key = key32(&c.ratchet_key)?;
+        if receiving
+            .iter()
+            .any(|r: &ReceivingChain| r.ratchet_key == ratchet_key)
+        {
+            return Err(StateError::Malformed);
+        }
+        receiving.push_back(ReceivingChain {
+            ratchet_key,
+            chain_key: ChainKey::from_slice(&c.chain_key).ok_or(StateError::Malformed)?,
+            counter: c.counter,
+            skipped,
+        });
+    }
+    if sending.is_none() && receiving.is_empty() {
+        // Nothing to send or receive on: not a state any session passes through.
+        return Err(StateError::Malformed);
+    }
+    let base_key = key32(&p.base_key)?;
+    let pending_prekey = match &p.pending_prekey {
+        None => None,
+        Some(pp) if p.initiator => Some(PreKeyFields {
+            identity: local_identity.to_bytes(),
+            base_key: key32(&pp.base_key)?,
+            signed_prekey_id: pp.signed_prekey_id,
+            one_time_prekey_id: pp.one_time_prekey_id,
+        }),
+        Some(_) => return Err(StateError::Malformed),
+    };
+    let ad = if p.initiator {
+        concat(&local_identity, &remote_identity)
+    } else {
+        concat(&remote_identity, &local_identity)
+    };
+    Ok(Session {
+        local_identity,
+        remote_identity,
+        initiator: p.initiator,
+        base_key,
+        pending_prekey,
+        ratchet: Ratchet {
+            root_key,
+            tag_key,
+            ratchet,
+            sending,
+            previous_counter: p.previous_counter,
+            receiving,
+            skipped_count,
+            aad_prefix: aad_prefix(&ad),
+        },
+    })
+}
+
+pub(crate) fn encode_identity(seed: &[u8; 32]) -> Zeroizing<Vec<u8>> {
+    let record = pb::IdentityRecord {
+        version: STATE_VERSION,
+        seed: seed.to_vec(),
+    };
+    Zeroizing::new(record.encode_to_vec())
+}
+
+pub(crate) fn decode_identity(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, StateError> {
+    if bytes.len() > 128 {
+        return Err(StateError::TooLarge);
+    }
+    let r = pb::IdentityRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    if r.version != STATE_VERSION {
+        return Err(StateError::UnknownVersion(r.version));
+    }
+    Ok(Zeroizing::new(key32(&r.seed)?))
+}
+
+fn concat(a: &IdentityKey, b: &IdentityKey) -> [u8; 64] {
+    let mut ad = [0u8; 64];
+    ad[..32].copy_from_slice(a.as_bytes());
+    ad[32..].copy_from_slice(b.as_bytes());
+    ad
+}
+
+// The prost structs hold copies of secrets while encoding and decoding: wipe them on drop.
+impl Drop for pb::SessionState {
+    fn drop(&mut self) {
+        self.root_key.zeroize();
+        self.tag_key.zeroize();
+        self.ratchet_secret.zeroize();
+    }
+}
+
+impl Drop for pb::SendingChain {
+    fn drop(&mut self) {
+        self.chain_key.zeroize();
+    }
+}
+
+impl Drop for pb::ReceivingChain {
+    fn drop(&mut self) {
+        self.chain_key.zeroize();
+    }
+}
+
+impl Drop for pb::SkippedKey {
+    fn drop(&mut self) {
+        self.message_key.zeroize();
+    }
+}
+
+impl Drop for pb::IdentityRecord {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
