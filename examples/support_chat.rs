@@ -64,7 +64,10 @@ fn main() -> Result<()> {
     println!("business: <- {}", String::from_utf8_lossy(&text));
     while let Some(m) = relay.to_business.pop_front() {
         let text = business_session.decrypt(&m)?;
-        println!("business: <- {} (arrived late)", String::from_utf8_lossy(&text));
+        println!(
+            "business: <- {} (arrived late)",
+            String::from_utf8_lossy(&text)
+        );
     }
     println!(
         "business: one-time prekey consumed; {} left",

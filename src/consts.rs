@@ -56,6 +56,12 @@ pub const MAX_PLAINTEXT_SIZE: usize = 1024 * 1024;
 /// A session at every limit (5 chains, 2,000 skipped keys) encodes to well under this.
 pub const MAX_RECORD_SIZE: usize = 256 * 1024;
 
+/// Largest per-peer session record (current plus archived sessions) accepted for decoding.
+///
+/// 41 sessions at their skipped-key limit encode to about 3.5 MiB; typical records are a few
+/// KiB.
+pub const MAX_SESSION_RECORD_SIZE: usize = 4 * 1024 * 1024;
+
 /// Largest prekey record accepted for decoding, in bytes (accepted base keys dominate).
 pub const MAX_PREKEYS_RECORD_SIZE: usize = 4 * 1024 * 1024;
 
@@ -82,6 +88,15 @@ pub const LABEL_SIGNED_PREKEY: &[u8] = b"sealpost spk v1";
 
 /// Domain separation of the fingerprint hash.
 pub const LABEL_FINGERPRINT: &[u8] = b"sealpost fingerprint v1";
+
+/// Record kinds bound into the associated data of a sealed record (`seal`/`open`).
+pub const RECORD_KIND_IDENTITY: u8 = 1;
+/// See [`RECORD_KIND_IDENTITY`].
+pub const RECORD_KIND_PREKEYS: u8 = 2;
+/// See [`RECORD_KIND_IDENTITY`].
+pub const RECORD_KIND_SESSION: u8 = 3;
+/// See [`RECORD_KIND_IDENTITY`].
+pub const RECORD_KIND_SENDER_KEYS: u8 = 4;
 
 /// HMAC input byte that derives a message key from a chain key.
 pub const CHAIN_MESSAGE_KEY_SEED: u8 = 0x01;

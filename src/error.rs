@@ -181,3 +181,40 @@ pub enum PreKeyError {
     #[error("no signed prekey")]
     NoSignedPreKey,
 }
+
+/// Why a per-peer session record refused an operation. Nothing changed in any case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The record holds no session to encrypt with.
+    #[error("no session with this peer")]
+    NoSession,
+    /// The peer presented an identity other than the record's: the caller decides whether to
+    /// trust it (`SessionRecord::trust_new_identity`).
+    #[error("peer identity changed")]
+    UntrustedIdentity(Box<IdentityMismatch>),
+    /// Starting a session failed.
+    #[error(transparent)]
+    Handshake(HandshakeError),
+    /// The message did not decrypt.
+    #[error(transparent)]
+    Decrypt(DecryptError),
+    /// The message could not be encrypted.
+    #[error(transparent)]
+    Encrypt(EncryptError),
+}
+
+/// Why a sealed record did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// Wrong key, wrong record kind, or the bytes were modified.
+    #[error("sealed record failed authentication")]
+    Authentication,
+    /// Too short to be a sealed record, or over the size limit.
+    #[error("malformed sealed record")]
+    Malformed,
+    /// The record opened but its contents are invalid.
+    #[error(transparent)]
+    State(StateError),
+}

@@ -55,6 +55,8 @@ mod keys;
 mod pb;
 mod prekey;
 mod ratchet;
+mod record;
+mod seal;
 mod session;
 mod state;
 mod wire;
@@ -64,10 +66,13 @@ mod x3dh;
 pub mod hazmat;
 
 pub use error::{
-    BundleError, DecryptError, EncryptError, HandshakeError, KeyError, PreKeyError, StateError,
+    BundleError, DecryptError, EncryptError, HandshakeError, IdentityMismatch, KeyError,
+    PreKeyError, RecordError, SealError, StateError,
 };
 pub use fingerprint::Fingerprint;
 pub use keys::{IdentityKey, IdentityKeyPair};
 pub use prekey::{PreKeyBundle, PreKeys, VerifiedBundle};
+pub use record::SessionRecord;
+pub use seal::StorageKey;
 pub use session::Session;
 pub use wire::{Envelope, PreKeyMessage, RatchetMessage};

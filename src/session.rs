@@ -335,6 +335,19 @@ impl Session {
         self.ratchet.skipped_count
     }
 
+    pub(crate) fn has_receiving_chain(&self, ratchet_key: &[u8; 32]) -> bool {
+        self.ratchet
+            .receiving
+            .iter()
+            .any(|c| &c.ratchet_key == ratchet_key)
+    }
+
+    /// Whether `tag` is this session's tag for a (new) ratchet key: one HMAC.
+    pub(crate) fn tag_matches(&self, ratchet_key: &[u8; 32], tag: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.ratchet.tag_key.tag(ratchet_key).ct_eq(tag).into()
+    }
+
     /// Serialized for persistence; see [`crate::state`].
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         crate::state::encode_session(self)
