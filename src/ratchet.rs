@@ -80,7 +80,7 @@ struct DhStep {
 }
 
 /// Derives `count` keys forward from `ck`, keeping the newest `keep` of them.
-fn skip_forward(
+pub(crate) fn skip_forward(
     ck: &ChainKey,
     from: u32,
     count: u32,
@@ -106,15 +106,21 @@ pub(crate) fn aad_prefix(associated_data: &[u8; 64]) -> [u8; AAD_PREFIX_LEN] {
 }
 
 impl Ratchet {
+    /// `version || AD || header` in `buf`. A header longer than any this protocol writes is
+    /// refused (`Header::decode` already does), never truncated: every header byte is
+    /// authenticated.
     fn aad<'b>(
         &self,
         header: &[u8],
         buf: &'b mut [u8; AAD_PREFIX_LEN + MAX_HEADER_LEN],
-    ) -> &'b [u8] {
-        let len = AAD_PREFIX_LEN + header.len().min(MAX_HEADER_LEN);
+    ) -> Result<&'b [u8], DecryptError> {
+        let len = AAD_PREFIX_LEN + header.len();
+        let dst = buf
+            .get_mut(AAD_PREFIX_LEN..len)
+            .ok_or(DecryptError::Malformed)?;
+        dst.copy_from_slice(header);
         buf[..AAD_PREFIX_LEN].copy_from_slice(&self.aad_prefix);
-        buf[AAD_PREFIX_LEN..len].copy_from_slice(&header[..len - AAD_PREFIX_LEN]);
-        &buf[..len]
+        Ok(&buf[..len])
     }
 
     /// Can a message on a ratchet key we have not seen be accepted now? Only if we sent on our
@@ -176,7 +182,11 @@ impl Ratchet {
         sending.chain_key = next;
         sending.counter += 1;
         let mut aad_buf = [0u8; AAD_PREFIX_LEN + MAX_HEADER_LEN];
-        let aad = self.aad(header.as_slice(), &mut aad_buf);
+        // Our own header is a StackBuf<MAX_HEADER_LEN>: it always fits.
+        let aad_len = AAD_PREFIX_LEN + header.len;
+        aad_buf[..AAD_PREFIX_LEN].copy_from_slice(&self.aad_prefix);
+        aad_buf[AAD_PREFIX_LEN..aad_len].copy_from_slice(header.as_slice());
+        let aad = &aad_buf[..aad_len];
         frame(
             out,
             header.as_slice(),
@@ -214,9 +224,16 @@ impl Ratchet {
                         steps: u64::from(steps) + 1,
                     });
                 }
-                let (ck, skipped) =
-                    skip_forward(&chain.chain_key, chain.counter, steps, MAX_SKIPPED_KEYS);
-                let (mk, next_chain_key) = ck.step();
+                // In order (the common case): step the stored chain key, no copy.
+                let (mk, next_chain_key, skipped) = if steps == 0 {
+                    let (mk, next) = chain.chain_key.step();
+                    (mk, next, Vec::new())
+                } else {
+                    let (ck, skipped) =
+                        skip_forward(&chain.chain_key, chain.counter, steps, MAX_SKIPPED_KEYS);
+                    let (mk, next) = ck.step();
+                    (mk, next, skipped)
+                };
                 (
                     mk,
                     Staged {
@@ -232,7 +249,7 @@ impl Ratchet {
         };
 
         let mut aad_buf = [0u8; AAD_PREFIX_LEN + MAX_HEADER_LEN];
-        let aad = self.aad(msg.header_bytes, &mut aad_buf);
+        let aad = self.aad(msg.header_bytes, &mut aad_buf)?;
         aead::open_into(&mk, &h.guard, aad, msg.ciphertext, out)
             .map_err(|()| DecryptError::InvalidMessage)?;
         self.commit(staged);
@@ -250,7 +267,7 @@ impl Ratchet {
             return Err(DecryptError::Duplicate { counter: n });
         };
         let mut aad_buf = [0u8; AAD_PREFIX_LEN + MAX_HEADER_LEN];
-        let aad = self.aad(msg.header_bytes, &mut aad_buf);
+        let aad = self.aad(msg.header_bytes, &mut aad_buf)?;
         aead::open_into(mk, &msg.header.guard, aad, msg.ciphertext, out)
             .map_err(|()| DecryptError::InvalidMessage)?;
         // Used once: delete so a replay fails as a duplicate.

@@ -53,6 +53,8 @@ pub struct Session {
     pub(crate) initiator: bool,
     /// The initiator's ephemeral key of the handshake that created this session.
     pub(crate) base_key: [u8; 32],
+    /// The responder's (signed, one-time) prekey ids the handshake used.
+    pub(crate) prekey_ids: (u32, Option<u32>),
     /// Handshake fields the initiator repeats until it receives a reply.
     pub(crate) pending_prekey: Option<PreKeyFields>,
     pub(crate) ratchet: Ratchet,
@@ -110,6 +112,7 @@ impl Session {
             remote_identity: *bundle.identity(),
             initiator: true,
             base_key,
+            prekey_ids: (bundle.signed_prekey_id(), bundle.one_time_prekey_id()),
             pending_prekey: Some(PreKeyFields {
                 identity: identity.public_key().to_bytes(),
                 base_key,
@@ -192,6 +195,7 @@ impl Session {
             remote_identity: message.identity,
             initiator: false,
             base_key: message.base_key,
+            prekey_ids: (spk_id, message.one_time_prekey_id),
             pending_prekey: None,
             ratchet: Ratchet {
                 root_key: sk,
@@ -295,6 +299,11 @@ impl Session {
                 }
                 if self.initiator || p.base_key != self.base_key {
                     return Err(DecryptError::NewSession);
+                }
+                // The handshake fields of later prekey messages are not covered by the AEAD
+                // (SK is not recomputed), so they must repeat the accepted ones exactly.
+                if (p.signed_prekey_id, p.one_time_prekey_id) != self.prekey_ids {
+                    return Err(DecryptError::InvalidMessage);
                 }
                 &p.message
             }

@@ -54,6 +54,8 @@ pub(crate) fn session_to_proto(s: &Session) -> pb::SessionState {
             one_time_prekey_id: p.one_time_prekey_id,
         }),
         base_key: s.base_key.to_vec(),
+        signed_prekey_id: s.prekey_ids.0,
+        one_time_prekey_id: s.prekey_ids.1,
     }
 }
 
@@ -150,6 +152,7 @@ pub(crate) fn session_from_proto(p: &pb::SessionState) -> Result<Session, StateE
         remote_identity,
         initiator: p.initiator,
         base_key,
+        prekey_ids: (p.signed_prekey_id, p.one_time_prekey_id),
         pending_prekey,
         ratchet: Ratchet {
             root_key,

@@ -69,6 +69,11 @@ impl Header {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Header, ()> {
+        // A longer header can only carry unknown fields; refusing it keeps the authenticated
+        // header bytes within the fixed AAD buffer, never truncated.
+        if bytes.len() > MAX_HEADER_LEN {
+            return Err(());
+        }
         let f = pb::read_fields(bytes, [LEN, VARINT, VARINT, LEN, LEN])?;
         Ok(Header {
             ratchet_key: pb::as_array(f[0])?,
@@ -186,14 +191,30 @@ impl<'a> Envelope<'a> {
     fn parse_prekey(bytes: &'a [u8]) -> Result<PreKeyMessage<'a>, ()> {
         let f = pb::read_fields(bytes, [LEN, LEN, VARINT, VARINT, LEN])?;
         let identity = IdentityKey::from_bytes(pb::as_bytes(f[0])?).map_err(|_| ())?;
+        let base_key: [u8; 32] = pb::as_array(f[1])?;
+        // X25519 ignores bit 255 and reduces mod p, so 2^255 + 19 distinct encodings name fewer
+        // keys; replay defence compares base keys as bytes, so only the canonical encoding (the
+        // one every honest sender produces) is accepted.
+        if !is_canonical_x25519(&base_key) {
+            return Err(());
+        }
         Ok(PreKeyMessage {
             identity,
-            base_key: pb::as_array(f[1])?,
+            base_key,
             signed_prekey_id: pb::as_u32(f[2])?,
             one_time_prekey_id: pb::as_opt_u32(f[3])?,
             message: RatchetView::parse(pb::as_bytes(f[4])?)?,
         })
     }
+}
+
+/// Whether `u` is the canonical encoding of a field element: bit 255 clear and `u < 2^255 - 19`.
+pub(crate) fn is_canonical_x25519(u: &[u8; 32]) -> bool {
+    if u[31] & 0x80 != 0 {
+        return false;
+    }
+    // u >= p iff u[31] == 0x7f, u[1..31] all 0xff, and u[0] >= 0xed.
+    !(u[31] == 0x7f && u[1..31].iter().all(|&b| b == 0xff) && u[0] >= 0xed)
 }
 
 /// The handshake fields an initiator repeats in each prekey message.
