@@ -1,7 +1,12 @@
 //! Compiles `proto/*.proto` with a pure-Rust parser (protox), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/wire.proto", "proto/state.proto"];
+    let protos = [
+        "proto/wire.proto",
+        "proto/state.proto",
+        "proto/group.proto",
+        "proto/group_state.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -103,3 +103,63 @@ pub const CHAIN_MESSAGE_KEY_SEED: u8 = 0x01;
 
 /// HMAC input byte that derives the next chain key.
 pub const CHAIN_NEXT_KEY_SEED: u8 = 0x02;
+
+/// Most sender chains kept per (channel, sender), the newest included; older ones are dropped
+/// with their skipped keys.
+///
+/// A message still in flight on a chain its sender replaced four rekeys ago is lost, in return
+/// for a bounded record per sender (at most 5 x `MAX_SKIPPED_KEYS` keys).
+pub const MAX_CHAINS_PER_SENDER: usize = 5;
+
+/// Most skipped message keys one group or subscription holds over all its chains.
+///
+/// Past it, the chain whose message caused the growth gives up its oldest keys, so one sender's
+/// gaps never evict another sender's keys; 100,000 keys keep a record under 8 MiB.
+pub const MAX_CHANNEL_SKIPPED_KEYS: usize = 100_000;
+
+/// Most members of a group, the admin included.
+///
+/// Fan-out of one rekey is this many pairwise messages per sender; larger audiences belong in a
+/// broadcast list, where only the business sends.
+pub const MAX_GROUP_MEMBERS: usize = 1024;
+
+/// Longest group or broadcast list id, in bytes (the associated data spends one length byte).
+///
+/// Room for a UUID or a readable list name, short enough to sit in every message's AAD.
+pub const MAX_CHANNEL_ID_LEN: usize = 64;
+
+/// Most customers a broadcast list remembers (subscribed or withdrawn, for replay rejection).
+///
+/// Each costs about 50 bytes of state; a business with more splits its audience over lists.
+pub const MAX_BROADCAST_CUSTOMERS: usize = 100_000;
+
+/// Most consent statements a broadcast list holds before [`take_audit_log`] must drain them.
+///
+/// About 250 bytes each; consent changes are refused (never dropped) while the log is full.
+///
+/// [`take_audit_log`]: crate::group::BroadcastList::take_audit_log
+pub const MAX_AUDIT_ENTRIES: usize = 20_000;
+
+/// Largest channel control message (the plaintext of a pairwise message) accepted, in bytes.
+///
+/// A roster of `MAX_GROUP_MEMBERS` members encodes to about 35 KiB.
+pub const MAX_CONTROL_SIZE: usize = 64 * 1024;
+
+/// Largest persisted group or subscription record accepted for decoding, in bytes.
+///
+/// A group at every limit (1,024 senders x 5 chains, 100,000 skipped keys) stays under it.
+pub const MAX_GROUP_RECORD_SIZE: usize = 8 * 1024 * 1024;
+
+/// Largest persisted broadcast list record or exported audit log accepted, in bytes.
+///
+/// `MAX_BROADCAST_CUSTOMERS` consent states plus `MAX_AUDIT_ENTRIES` statements stay under it.
+pub const MAX_BROADCAST_RECORD_SIZE: usize = 16 * 1024 * 1024;
+
+/// Length of the Ed25519 signature that ends every group message.
+pub const GROUP_SIGNATURE_LEN: usize = 64;
+
+/// Signature context of a group roster signed by its admin.
+pub const LABEL_GROUP_ROSTER: &[u8] = b"sealpost group roster v1";
+
+/// Signature context of a customer's consent statement.
+pub const LABEL_CONSENT: &[u8] = b"sealpost consent v1";

@@ -183,3 +183,133 @@ pub fn sending_chain(session: &Session) -> Option<([u8; 32], u32)> {
         .as_ref()
         .map(|c| (*c.chain_key.as_bytes(), c.counter))
 }
+
+/// The ratchet header of a wire message (a prekey message's inner one included):
+/// `(ratchet public key, pn, n)`, or `None` if the bytes are not a well-formed envelope.
+/// Nothing is decrypted; for tests that check no (ratchet key, counter) pair is used twice.
+pub fn parse_header(message: &[u8]) -> Option<([u8; 32], u32, u32)> {
+    let header = match crate::wire::Envelope::parse(message).ok()? {
+        crate::wire::Envelope::PreKey(p) => p.message.header,
+        crate::wire::Envelope::Ratchet(m) => m.0.header,
+    };
+    Some((header.ratchet_key, header.pn, header.n))
+}
+
+/// Every value of one group message (PROTOCOL.md §7.3).
+#[derive(Clone, Debug)]
+pub struct GroupMessageValues {
+    /// `KDF_CK(CK_i).mk` for the message's iteration `i`.
+    pub message_key: [u8; 32],
+    /// `0x01 || len(group_id) || group_id || chain_id (BE) || iteration (BE)`.
+    pub aead_associated_data: Vec<u8>,
+    /// ChaCha20-Poly1305 ciphertext followed by its tag.
+    pub ciphertext: Vec<u8>,
+    /// Ed25519 signature over the encoded body.
+    pub signature: [u8; 64],
+    /// The whole message: encoded `GroupMessageBody` || signature.
+    pub message: Vec<u8>,
+}
+
+/// The Ed25519 public key of a sender chain's signing seed.
+pub fn group_signing_public(signing_seed: &[u8; 32]) -> [u8; 32] {
+    crate::group::SenderChain::from_parts(0, 0, &[0; 32], signing_seed).signing_public
+}
+
+/// The associated data of a group message (PROTOCOL.md §7.3).
+pub fn group_aad(group_id: &crate::group::ChannelId, chain_id: u32, iteration: u32) -> Vec<u8> {
+    let mut buf = [0u8; crate::group::MAX_AAD_LEN];
+    crate::group::aad(group_id, chain_id, iteration, &mut buf).to_vec()
+}
+
+/// Encrypts one group message with explicit secrets: `chain_key` is the chain key at
+/// `iteration` (`CK_i`), `guard` the reuse guard.
+///
+/// # Errors
+/// [`crate::group::ChannelEncryptError`] for an oversized plaintext or `iteration = u32::MAX`.
+pub fn group_encrypt(
+    group_id: &crate::group::ChannelId,
+    chain_id: u32,
+    iteration: u32,
+    chain_key: &[u8; 32],
+    signing_seed: &[u8; 32],
+    guard: &[u8; 4],
+    plaintext: &[u8],
+) -> Result<GroupMessageValues, crate::group::ChannelEncryptError> {
+    let mut chain =
+        crate::group::SenderChain::from_parts(chain_id, iteration, chain_key, signing_seed);
+    let (mk, _) = ChainKey::from_bytes(*chain_key).step();
+    let mut message = Vec::new();
+    chain.encrypt_with_guard(group_id, guard, plaintext, &mut message)?;
+    let split = message.len() - crate::consts::GROUP_SIGNATURE_LEN;
+    let mut signature = [0u8; 64];
+    signature.copy_from_slice(&message[split..]);
+    let ct_len = plaintext.len() + crate::consts::AEAD_TAG_LEN;
+    Ok(GroupMessageValues {
+        message_key: *mk.as_bytes(),
+        aead_associated_data: group_aad(group_id, chain_id, iteration),
+        ciphertext: message[split - ct_len..split].to_vec(),
+        signature,
+        message,
+    })
+}
+
+/// Decrypts one group message with a receiver that was handed chain `chain_id` at
+/// `iteration` with `chain_key` and `signing_key` (a distribution), through the same
+/// validation as a [`crate::group::Group`].
+///
+/// # Errors
+/// [`crate::group::ChannelDecryptError`]; a signing key that fails validation gives
+/// `BadSignature`.
+pub fn group_decrypt(
+    group_id: &crate::group::ChannelId,
+    chain_id: u32,
+    iteration: u32,
+    chain_key: &[u8; 32],
+    signing_key: &[u8; 32],
+    message: &[u8],
+) -> Result<Vec<u8>, crate::group::ChannelDecryptError> {
+    let sender = [0u8; 32];
+    let mut store = crate::group::ChainStore::default();
+    let d = crate::group::Distribution {
+        chain_id,
+        iteration,
+        chain_key: ChainKey::from_bytes(*chain_key),
+        signing_key: *signing_key,
+    };
+    let (vk, how) = store
+        .check(&sender, &d)
+        .map_err(|_| crate::group::ChannelDecryptError::BadSignature)?;
+    store.commit_insert(&sender, d, vk, how);
+    let mut out = Vec::new();
+    store.decrypt(group_id, &sender, message, &mut out)?;
+    Ok(out)
+}
+
+/// The control payload (PROTOCOL.md §7.5) that distributes chain `chain_id` at `iteration`.
+pub fn group_distribution_payload(
+    group_id: &crate::group::ChannelId,
+    chain_id: u32,
+    iteration: u32,
+    chain_key: &[u8; 32],
+    signing_key: &[u8; 32],
+) -> Vec<u8> {
+    let mut c = crate::group::Control::new(group_id);
+    c.distribution = Some(crate::group::Distribution {
+        chain_id,
+        iteration,
+        chain_key: ChainKey::from_bytes(*chain_key),
+        signing_key: *signing_key,
+    });
+    c.encode().to_vec()
+}
+
+/// The distribution in a control payload: (chain id, iteration, chain key, signing key).
+pub fn group_distribution_fields(payload: &[u8]) -> Option<(u32, u32, [u8; 32], [u8; 32])> {
+    let d = crate::group::Control::decode(payload).ok()?.distribution?;
+    Some((
+        d.chain_id,
+        d.iteration,
+        *d.chain_key.as_bytes(),
+        d.signing_key,
+    ))
+}

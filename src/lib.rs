@@ -50,6 +50,7 @@ mod aead;
 pub mod consts;
 mod error;
 mod fingerprint;
+pub mod group;
 mod kdf;
 mod keys;
 mod pb;
@@ -59,6 +60,7 @@ mod record;
 mod seal;
 mod session;
 mod state;
+pub mod store;
 mod wire;
 mod x3dh;
 
