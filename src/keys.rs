@@ -241,6 +241,19 @@ impl DhKeyPair {
         Some(Self::from_secret_bytes(&s.0))
     }
 
+    /// A stored key pair whose public half was persisted beside the secret (it is never
+    /// recomputed on load: a base-point multiplication per session made record decoding scale
+    /// with the number of archived sessions). Only this crate writes it, inside records that are
+    /// sealed at rest; a mismatched public key could only make this session's own messages fail.
+    pub(crate) fn from_stored(secret: &[u8], public: &[u8]) -> Option<Self> {
+        let s = Secret32::from_slice(secret)?;
+        let public: [u8; 32] = public.try_into().ok()?;
+        Some(DhKeyPair {
+            secret: StaticSecret::from(s.0),
+            public,
+        })
+    }
+
     pub(crate) fn public(&self) -> &[u8; 32] {
         &self.public
     }

@@ -283,17 +283,18 @@ impl SessionRecord {
         if r.archived.len() > MAX_ARCHIVED_SESSIONS {
             return Err(StateError::LimitExceeded);
         }
+        let mut identities = crate::state::IdentityCache::default();
         let remote_identity = if r.remote_identity.is_empty() {
             None
         } else {
-            Some(IdentityKey::from_bytes(&r.remote_identity).map_err(StateError::InvalidKey)?)
+            Some(identities.get(&r.remote_identity)?)
         };
         if r.current.is_none() && !r.archived.is_empty() {
             return Err(StateError::Malformed);
         }
         let mut sessions = VecDeque::with_capacity(r.archived.len() + 1);
         for p in r.current.iter().chain(&r.archived) {
-            let s = crate::state::session_from_proto(p)?;
+            let s = crate::state::session_from_proto_cached(p, &mut identities)?;
             if Some(*s.remote_identity()) != remote_identity {
                 return Err(StateError::Malformed);
             }

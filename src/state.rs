@@ -26,6 +26,7 @@ pub(crate) fn session_to_proto(s: &Session) -> pb::SessionState {
         root_key: r.root_key.as_bytes().to_vec(),
         tag_key: r.tag_key.as_bytes().to_vec(),
         ratchet_secret: r.ratchet.secret_bytes().to_vec(),
+        ratchet_public: r.ratchet.public().to_vec(),
         sending: r.sending.as_ref().map(|c| pb::SendingChain {
             chain_key: c.chain_key.as_bytes().to_vec(),
             counter: c.counter,
@@ -75,7 +76,30 @@ fn key32(b: &[u8]) -> Result<[u8; 32], StateError> {
     b.try_into().map_err(|_| StateError::Malformed)
 }
 
+/// Identity keys already validated while decoding one record: a record holds up to 41
+/// sessions with the same two identities, and validating a key costs a scalar multiplication.
+#[derive(Default)]
+pub(crate) struct IdentityCache(Vec<IdentityKey>);
+
+impl IdentityCache {
+    pub(crate) fn get(&mut self, bytes: &[u8]) -> Result<IdentityKey, StateError> {
+        if let Some(k) = self.0.iter().find(|k| k.as_bytes().as_slice() == bytes) {
+            return Ok(*k);
+        }
+        let k = IdentityKey::from_bytes(bytes).map_err(StateError::InvalidKey)?;
+        self.0.push(k);
+        Ok(k)
+    }
+}
+
 pub(crate) fn session_from_proto(p: &pb::SessionState) -> Result<Session, StateError> {
+    session_from_proto_cached(p, &mut IdentityCache::default())
+}
+
+pub(crate) fn session_from_proto_cached(
+    p: &pb::SessionState,
+    identities: &mut IdentityCache,
+) -> Result<Session, StateError> {
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
@@ -86,13 +110,16 @@ pub(crate) fn session_from_proto(p: &pb::SessionState) -> Result<Session, StateE
     if skipped_count > MAX_SKIPPED_KEYS {
         return Err(StateError::LimitExceeded);
     }
-    let local_identity =
-        IdentityKey::from_bytes(&p.local_identity).map_err(StateError::InvalidKey)?;
-    let remote_identity =
-        IdentityKey::from_bytes(&p.remote_identity).map_err(StateError::InvalidKey)?;
+    let local_identity = identities.get(&p.local_identity)?;
+    let remote_identity = identities.get(&p.remote_identity)?;
     let root_key = RootKey::from_slice(&p.root_key).ok_or(StateError::Malformed)?;
     let tag_key = TagKey::from_slice(&p.tag_key).ok_or(StateError::Malformed)?;
-    let ratchet = DhKeyPair::from_secret_slice(&p.ratchet_secret).ok_or(StateError::Malformed)?;
+    let ratchet = if p.ratchet_public.is_empty() {
+        DhKeyPair::from_secret_slice(&p.ratchet_secret)
+    } else {
+        DhKeyPair::from_stored(&p.ratchet_secret, &p.ratchet_public)
+    }
+    .ok_or(StateError::Malformed)?;
     let sending = match &p.sending {
         None => None,
         Some(c) => Some(SendingChain {
