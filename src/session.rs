@@ -357,7 +357,7 @@ impl Session {
         self.ratchet.tag_key.tag(ratchet_key).ct_eq(tag).into()
     }
 
-    /// Serialized for persistence; see [`crate::state`].
+    /// Serialized as `state.proto` `SessionState` (versioned). Contains secrets: seal it at rest.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         crate::state::encode_session(self)
     }

@@ -1,6 +1,6 @@
 //! # sealpost-sqlite
 //!
-//! A [`Store`] for [sealpost](sealpost) on SQLite: the local identity, prekeys, per-peer session
+//! A [`Store`] for [`sealpost`] on SQLite: the local identity, prekeys, per-peer session
 //! records and sender-key records, each sealed under a [`StorageKey`] and written with
 //! compare-and-swap on its revision. Several processes (gateways) can share one database file:
 //! a write that started from a stale revision fails with [`StoreError::Conflict`] instead of
