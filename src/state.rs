@@ -158,12 +158,12 @@ pub(crate) fn session_from_proto_cached(
         // Nothing to send or receive on: not a state any session passes through.
         return Err(StateError::Malformed);
     }
-    let base_key = key32(&p.base_key)?;
+    let base_key = canonical_base_key(&p.base_key)?;
     let pending_prekey = match &p.pending_prekey {
         None => None,
         Some(pp) if p.initiator => Some(PreKeyFields {
             identity: local_identity.to_bytes(),
-            base_key: key32(&pp.base_key)?,
+            base_key: canonical_base_key(&pp.base_key)?,
             signed_prekey_id: pp.signed_prekey_id,
             one_time_prekey_id: pp.one_time_prekey_id,
         }),
@@ -211,6 +211,17 @@ pub(crate) fn decode_identity(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, State
         return Err(StateError::UnknownVersion(r.version));
     }
     Ok(Zeroizing::new(key32(&r.seed)?))
+}
+
+/// Base keys are sent in prekey messages, whose parser refuses non-canonical encodings (V3a):
+/// a stored one must be canonical too, or the session would emit messages nobody can parse.
+fn canonical_base_key(b: &[u8]) -> Result<[u8; 32], StateError> {
+    let k = key32(b)?;
+    if crate::wire::is_canonical_x25519(&k) {
+        Ok(k)
+    } else {
+        Err(StateError::Malformed)
+    }
 }
 
 fn concat(a: &IdentityKey, b: &IdentityKey) -> [u8; 64] {
