@@ -44,9 +44,9 @@ pub const MAX_SIGNED_PREKEYS: usize = 8;
 
 /// Largest wire message (envelope) accepted for decoding, in bytes.
 ///
-/// 1 MiB of plaintext plus headers; larger payloads belong in an attachment encrypted
-/// under a key sent in a message.
-pub const MAX_MESSAGE_SIZE: usize = 1024 * 1024 + 1024;
+/// 1 MiB of plaintext plus headers (a PQXDH prekey message adds about 1.2 KiB); larger
+/// payloads belong in an attachment encrypted under a key sent in a message.
+pub const MAX_MESSAGE_SIZE: usize = 1024 * 1024 + 2048;
 
 /// Largest plaintext accepted for encryption, in bytes.
 pub const MAX_PLAINTEXT_SIZE: usize = 1024 * 1024;
@@ -76,6 +76,32 @@ pub const AEAD_TAG_LEN: usize = 16;
 
 /// HKDF info for the classical handshake's shared secret.
 pub const LABEL_X3DH: &[u8] = b"sealpost x3dh v1";
+
+/// HKDF info for the post-quantum hybrid handshake's shared secret (PQXDH).
+pub const LABEL_PQXDH: &[u8] = b"sealpost pqxdh v1";
+
+/// Signature context of an ML-KEM-768 prekey (one-time or last-resort).
+pub const LABEL_KEM_PREKEY: &[u8] = b"sealpost kem prekey v1";
+
+/// Length of an ML-KEM-768 encapsulation (public) key, FIPS 203 encoding.
+pub const KEM_PUBLIC_KEY_LEN: usize = 1184;
+
+/// Length of an ML-KEM-768 ciphertext.
+pub const KEM_CIPHERTEXT_LEN: usize = 1088;
+
+/// Length of an ML-KEM-768 key-generation seed `d || z` (FIPS 203 `ML-KEM.KeyGen_internal`),
+/// the form in which KEM prekey secrets are stored.
+pub const KEM_SEED_LEN: usize = 64;
+
+/// Most one-time KEM prekeys a prekey record holds.
+///
+/// Each is stored as its 64-byte seed plus a 64-byte signature; the last-resort KEM prekey
+/// serves initiators once they run out.
+pub const MAX_ONE_TIME_KEM_PREKEYS: usize = 2_000;
+
+/// Largest prekey bundle accepted for decoding, in bytes (a bundle with an ML-KEM-768 prekey
+/// encodes to about 1.4 KiB).
+pub const MAX_BUNDLE_SIZE: usize = 2048;
 
 /// HKDF info for the root-key ratchet.
 pub const LABEL_RATCHET: &[u8] = b"sealpost ratchet v1";

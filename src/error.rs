@@ -42,6 +42,17 @@ pub enum BundleError {
     /// The bundle's identity is not the one the caller expected.
     #[error("bundle belongs to a different identity")]
     UnexpectedIdentity,
+    /// The bundle carries no ML-KEM prekey, and the caller requires the post-quantum
+    /// handshake ([`PreKeyBundle::verify`](crate::PreKeyBundle::verify)). A relay may have
+    /// stripped it: accepting the bundle would silently downgrade to classical X3DH.
+    #[error("bundle has no post-quantum (ML-KEM) prekey")]
+    MissingKemPreKey,
+    /// The ML-KEM prekey is not a valid ML-KEM-768 encapsulation key.
+    #[error("invalid ML-KEM prekey in bundle")]
+    InvalidKemPreKey,
+    /// The ML-KEM prekey's signature does not verify under the identity key.
+    #[error("ML-KEM prekey signature does not verify")]
+    BadKemSignature,
 }
 
 /// Why a session could not be started from a bundle or a prekey message.
@@ -60,6 +71,14 @@ pub enum HandshakeError {
     /// This prekey message's base key was already accepted once (a replay).
     #[error("prekey message replayed")]
     Replayed,
+    /// The prekey message names an ML-KEM prekey this side does not have, or a one-time one
+    /// it already used.
+    #[error("unknown or already used ML-KEM prekey {0}")]
+    UnknownKemPreKey(u32),
+    /// A classical (X3DH-only) prekey message reached a responder that requires the
+    /// post-quantum handshake ([`PostQuantum::Required`](crate::PostQuantum::Required)).
+    #[error("prekey message lacks the required post-quantum (ML-KEM) part")]
+    PostQuantumRequired,
     /// The message is not a prekey message, or a field is malformed.
     #[error("malformed prekey message")]
     Malformed,
@@ -180,6 +199,13 @@ pub enum PreKeyError {
     /// No signed prekey has been generated yet.
     #[error("no signed prekey")]
     NoSignedPreKey,
+    /// No unused ML-KEM prekey with this id (one-time or last-resort).
+    #[error("unknown ML-KEM prekey {0}")]
+    UnknownKemPreKey(u32),
+    /// The prekeys were created with [`PostQuantum::Disabled`](crate::PostQuantum::Disabled):
+    /// they hold no ML-KEM prekeys and make none.
+    #[error("post-quantum prekeys are disabled for this responder")]
+    PostQuantumDisabled,
 }
 
 /// Why a per-peer session record refused an operation. Nothing changed in any case.

@@ -33,7 +33,7 @@ pub fn x3dh_initiator(
 ) -> Result<X3dhValues, HandshakeError> {
     let ek = DhKeyPair::from_secret_bytes(ephemeral_secret);
     let dh = crate::x3dh::initiator_dh(identity, &ek, bundle)?;
-    let a = crate::x3dh::Agreement::new(&dh, identity.public_key(), bundle.identity());
+    let a = crate::x3dh::Agreement::new(&dh, None, identity.public_key(), bundle.identity());
     Ok(X3dhValues {
         dh: dh.0.iter().flatten().map(|s| s.to_bytes()).collect(),
         shared_secret: a.shared_secret.0,
@@ -55,12 +55,96 @@ pub fn x3dh_responder(
     let spk = DhKeyPair::from_secret_bytes(signed_prekey_secret);
     let opk = one_time_prekey_secret.map(DhKeyPair::from_secret_bytes);
     let dh = crate::x3dh::responder_dh(identity, &spk, opk.as_ref(), initiator, base_key)?;
-    let a = crate::x3dh::Agreement::new(&dh, initiator, identity.public_key());
+    let a = crate::x3dh::Agreement::new(&dh, None, initiator, identity.public_key());
     Ok(X3dhValues {
         dh: dh.0.iter().flatten().map(|s| s.to_bytes()).collect(),
         shared_secret: a.shared_secret.0,
         associated_data: a.associated_data,
     })
+}
+
+/// Intermediate values of a PQXDH run (PROTOCOL.md §3b).
+#[derive(Clone, Debug)]
+pub struct PqxdhValues {
+    /// DH1..DH3, and DH4 when a one-time prekey was used.
+    pub dh: Vec<[u8; 32]>,
+    /// The ML-KEM-768 ciphertext (1088 bytes).
+    pub kem_ciphertext: Vec<u8>,
+    /// SS, the ML-KEM shared secret.
+    pub kem_shared_secret: [u8; 32],
+    /// SK.
+    pub shared_secret: [u8; 32],
+    /// AD = IK_A || IK_B.
+    pub associated_data: [u8; 64],
+}
+
+/// PQXDH from the initiator's side with an explicit ephemeral secret and ML-KEM
+/// encapsulation randomness `m` (FIPS 203 `ML-KEM.Encaps_internal`).
+///
+/// # Errors
+/// [`HandshakeError::NonContributory`], or [`HandshakeError::PostQuantumRequired`] if the
+/// bundle has no ML-KEM prekey.
+pub fn pqxdh_initiator(
+    identity: &IdentityKeyPair,
+    ephemeral_secret: &[u8; 32],
+    encapsulation_randomness: &[u8; 32],
+    bundle: &VerifiedBundle,
+) -> Result<PqxdhValues, HandshakeError> {
+    let (_, public) = bundle
+        .kem_prekey()
+        .ok_or(HandshakeError::PostQuantumRequired)?;
+    let (ciphertext, ss) = crate::kem::encapsulate_with(public, *encapsulation_randomness);
+    let ek = DhKeyPair::from_secret_bytes(ephemeral_secret);
+    let dh = crate::x3dh::initiator_dh(identity, &ek, bundle)?;
+    let a = crate::x3dh::Agreement::new(&dh, Some(&ss), identity.public_key(), bundle.identity());
+    Ok(PqxdhValues {
+        dh: dh.0.iter().flatten().map(|s| s.to_bytes()).collect(),
+        kem_ciphertext: ciphertext.to_vec(),
+        kem_shared_secret: ss.0,
+        shared_secret: a.shared_secret.0,
+        associated_data: a.associated_data,
+    })
+}
+
+/// PQXDH from the responder's side; `kem_seed` is the ML-KEM prekey's 64-byte seed `d || z`.
+///
+/// # Errors
+/// [`HandshakeError::NonContributory`].
+pub fn pqxdh_responder(
+    identity: &IdentityKeyPair,
+    signed_prekey_secret: &[u8; 32],
+    one_time_prekey_secret: Option<&[u8; 32]>,
+    kem_seed: &[u8; crate::consts::KEM_SEED_LEN],
+    initiator: &IdentityKey,
+    base_key: &[u8; 32],
+    kem_ciphertext: &[u8; crate::consts::KEM_CIPHERTEXT_LEN],
+) -> Result<PqxdhValues, HandshakeError> {
+    let spk = DhKeyPair::from_secret_bytes(signed_prekey_secret);
+    let opk = one_time_prekey_secret.map(DhKeyPair::from_secret_bytes);
+    let dh = crate::x3dh::responder_dh(identity, &spk, opk.as_ref(), initiator, base_key)?;
+    let seed = crate::kem::KemSeed::from_slice(kem_seed).ok_or(HandshakeError::Malformed)?;
+    let ss = seed.decapsulate(kem_ciphertext);
+    let a = crate::x3dh::Agreement::new(&dh, Some(&ss), initiator, identity.public_key());
+    Ok(PqxdhValues {
+        dh: dh.0.iter().flatten().map(|s| s.to_bytes()).collect(),
+        kem_ciphertext: kem_ciphertext.to_vec(),
+        kem_shared_secret: ss.0,
+        shared_secret: a.shared_secret.0,
+        associated_data: a.associated_data,
+    })
+}
+
+/// The ML-KEM-768 encapsulation key (1184 bytes) of a 64-byte seed `d || z`
+/// (FIPS 203 `ML-KEM.KeyGen_internal`).
+pub fn kem_public_key(seed: &[u8; crate::consts::KEM_SEED_LEN]) -> Vec<u8> {
+    crate::kem::KemSeed::from_slice(seed)
+        .map(|s| s.public_key().to_vec())
+        .unwrap_or_default()
+}
+
+/// The seed of an ML-KEM prekey held in `prekeys` (an unused one-time one or a last-resort one).
+pub fn kem_prekey_seed(prekeys: &PreKeys, id: u32) -> Option<[u8; crate::consts::KEM_SEED_LEN]> {
+    prekeys.kem_prekey(id).map(|s| *s.as_bytes())
 }
 
 /// X25519 public key of a secret.
@@ -141,12 +225,24 @@ pub fn encode_envelope(
     header: &[u8],
     ciphertext: &[u8],
 ) -> Vec<u8> {
+    encode_envelope_with_kem(prekey, None, header, ciphertext)
+}
+
+/// Like [`encode_envelope`], with the PQXDH fields of a prekey message: `kem` is
+/// `(ML-KEM prekey id, ciphertext)` and is ignored for a ratchet message.
+pub fn encode_envelope_with_kem(
+    prekey: Option<PreKeyFieldValues>,
+    kem: Option<(u32, [u8; crate::consts::KEM_CIPHERTEXT_LEN])>,
+    header: &[u8],
+    ciphertext: &[u8],
+) -> Vec<u8> {
     let fields = prekey.map(
         |(identity, base_key, signed_prekey_id, one_time_prekey_id)| PreKeyFields {
             identity,
             base_key,
             signed_prekey_id,
             one_time_prekey_id,
+            kem: kem.map(|(id, ct)| (id, Box::new(ct))),
         },
     );
     let mut out = Vec::new();

@@ -52,6 +52,7 @@ mod error;
 mod fingerprint;
 pub mod group;
 mod kdf;
+mod kem;
 mod keys;
 mod pb;
 mod prekey;
@@ -73,7 +74,7 @@ pub use error::{
 };
 pub use fingerprint::Fingerprint;
 pub use keys::{IdentityKey, IdentityKeyPair};
-pub use prekey::{PreKeyBundle, PreKeys, VerifiedBundle};
+pub use prekey::{PostQuantum, PreKeyBundle, PreKeys, VerifiedBundle};
 pub use record::SessionRecord;
 pub use seal::StorageKey;
 pub use session::Session;

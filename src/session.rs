@@ -9,8 +9,9 @@ use zeroize::Zeroizing;
 use crate::consts::MAX_PLAINTEXT_SIZE;
 use crate::error::{DecryptError, EncryptError, HandshakeError, IdentityMismatch};
 use crate::kdf::{RootKey, TagKey};
+use crate::kem;
 use crate::keys::{DhKeyPair, Hex, IdentityKey, IdentityKeyPair};
-use crate::prekey::{PreKeys, VerifiedBundle};
+use crate::prekey::{PostQuantum, PreKeys, VerifiedBundle};
 use crate::ratchet::{Ratchet, SendingChain, aad_prefix};
 use crate::wire::{self, Envelope, PreKeyFields, PreKeyMessage};
 use crate::x3dh::{self, Agreement};
@@ -55,6 +56,11 @@ pub struct Session {
     pub(crate) base_key: [u8; 32],
     /// The responder's (signed, one-time) prekey ids the handshake used.
     pub(crate) prekey_ids: (u32, Option<u32>),
+    /// The responder's ML-KEM prekey id the handshake used (PQXDH); `None` for classical X3DH.
+    pub(crate) kem_prekey_id: Option<u32>,
+    /// Responder only: SHA-256 of the accepted KEM ciphertext, which later prekey messages
+    /// must repeat (it is not authenticated again once SK exists).
+    pub(crate) kem_ciphertext_digest: Option<[u8; 32]>,
     /// Handshake fields the initiator repeats until it receives a reply.
     pub(crate) pending_prekey: Option<PreKeyFields>,
     pub(crate) ratchet: Ratchet,
@@ -67,15 +73,19 @@ impl fmt::Debug for Session {
             .field("remote_identity", &self.remote_identity)
             .field("initiator", &self.initiator)
             .field("base_key", &Hex(&self.base_key))
+            .field("post_quantum", &self.kem_prekey_id.is_some())
             .field("awaiting_reply", &self.pending_prekey.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
-    /// Starts a session with the owner of `bundle` (X3DH, PROTOCOL.md §3).
+    /// Starts a session with the owner of `bundle`: PQXDH (PROTOCOL.md §3b) when the bundle
+    /// has an ML-KEM prekey, which [`PreKeyBundle::verify`](crate::PreKeyBundle::verify)
+    /// requires, X3DH (§3) otherwise.
     ///
-    /// Draws 64 bytes from `rng`: the ephemeral key `EK_A`, then the first ratchet key. Messages
+    /// Draws from `rng` the ephemeral key `EK_A` (32 bytes), the ML-KEM encapsulation
+    /// randomness (32 bytes, PQXDH only), then the first ratchet key (32 bytes). Messages
     /// encrypted before the first reply are prekey messages that carry the handshake.
     ///
     /// # Errors
@@ -90,9 +100,20 @@ impl Session {
             return Err(HandshakeError::WrongRecipient);
         }
         let ephemeral = DhKeyPair::generate(rng);
+        // A bundle's ML-KEM prekey is always used: there is no way to skip it.
+        let kem = bundle.kem_prekey().map(|(id, public)| {
+            let (ciphertext, shared) = kem::encapsulate(public, rng);
+            (*id, ciphertext, shared)
+        });
         let dh = x3dh::initiator_dh(identity, &ephemeral, bundle)?;
-        let agreement = Agreement::new(&dh, identity.public_key(), bundle.identity());
+        let agreement = Agreement::new(
+            &dh,
+            kem.as_ref().map(|(_, _, ss)| ss),
+            identity.public_key(),
+            bundle.identity(),
+        );
         drop(dh);
+        let kem = kem.map(|(id, ciphertext, _)| (id, ciphertext));
         let base_key = *ephemeral.public();
         // EK_A's secret is wiped here, as soon as SK exists.
         drop(ephemeral);
@@ -113,11 +134,14 @@ impl Session {
             initiator: true,
             base_key,
             prekey_ids: (bundle.signed_prekey_id(), bundle.one_time_prekey_id()),
+            kem_prekey_id: bundle.kem_prekey_id(),
+            kem_ciphertext_digest: None,
             pending_prekey: Some(PreKeyFields {
                 identity: identity.public_key().to_bytes(),
                 base_key,
                 signed_prekey_id: bundle.signed_prekey_id(),
                 one_time_prekey_id: bundle.one_time_prekey_id(),
+                kem,
             }),
             ratchet: Ratchet {
                 root_key,
@@ -138,10 +162,11 @@ impl Session {
 
     /// Creates the responder's session from a prekey message and decrypts its first message.
     ///
-    /// Checks, in order: addressed to us, known signed prekey, known unused one-time prekey, base
-    /// key not accepted before (replay), contributory DH outputs, then the inner message's
-    /// authentication. Only after it authenticated is the one-time prekey consumed and the base
-    /// key remembered; on any error `prekeys` is unchanged.
+    /// Checks, in order: addressed to us, known signed prekey, known unused one-time prekey,
+    /// the post-quantum part (present if `prekeys` require it; a known ML-KEM prekey), base key
+    /// not accepted before (replay), contributory DH outputs, then the inner message's
+    /// authentication. Only after it authenticated are the one-time prekeys consumed and the
+    /// base key remembered; on any error `prekeys` is unchanged.
     ///
     /// Every later prekey message with the same base key goes to [`Session::decrypt`].
     ///
@@ -182,12 +207,32 @@ impl Session {
                     .ok_or(HandshakeError::UnknownOneTimePreKey(id))?,
             ),
         };
+        let kem_seed = match message.kem {
+            None if prekeys.post_quantum() == PostQuantum::Required => {
+                return Err(HandshakeError::PostQuantumRequired);
+            }
+            None => None,
+            Some((id, _)) => Some(
+                prekeys
+                    .kem_prekey(id)
+                    .ok_or(HandshakeError::UnknownKemPreKey(id))?,
+            ),
+        };
         if prekeys.was_accepted(spk_id, &message.base_key) {
             return Err(HandshakeError::Replayed);
         }
         let dh = x3dh::responder_dh(identity, spk, opk, &message.identity, &message.base_key)?;
-        let agreement = Agreement::new(&dh, &message.identity, identity.public_key());
+        let kem_shared = kem_seed
+            .zip(message.kem)
+            .map(|(seed, (_, ciphertext))| seed.decapsulate(ciphertext));
+        let agreement = Agreement::new(
+            &dh,
+            kem_shared.as_ref(),
+            &message.identity,
+            identity.public_key(),
+        );
         drop(dh);
+        drop(kem_shared);
         let sk = RootKey::from_bytes(agreement.shared_secret.0);
         let tag_key = TagKey::derive(sk.as_bytes());
         let mut session = Session {
@@ -196,6 +241,8 @@ impl Session {
             initiator: false,
             base_key: message.base_key,
             prekey_ids: (spk_id, message.one_time_prekey_id),
+            kem_prekey_id: message.kem_prekey_id(),
+            kem_ciphertext_digest: message.kem.map(|(_, ct)| sha256(ct)),
             pending_prekey: None,
             ratchet: Ratchet {
                 root_key: sk,
@@ -213,7 +260,12 @@ impl Session {
             .ratchet
             .decrypt(&message.message, out)
             .map_err(HandshakeError::Decrypt)?;
-        prekeys.commit_accept(spk_id, message.one_time_prekey_id, message.base_key);
+        prekeys.commit_accept(
+            spk_id,
+            message.one_time_prekey_id,
+            message.kem_prekey_id(),
+            message.base_key,
+        );
         Ok(session)
     }
 
@@ -247,10 +299,10 @@ impl Session {
         if plaintext.len() > MAX_PLAINTEXT_SIZE {
             return Err(EncryptError::TooLarge);
         }
-        let prekey = self.pending_prekey;
+        let prekey = self.pending_prekey.as_ref();
         self.ratchet
             .encrypt(rng, plaintext, out, |out, header, ct_len| {
-                wire::write_envelope_prefix(out, prekey.as_ref(), header, ct_len);
+                wire::write_envelope_prefix(out, prekey, header, ct_len);
             })
     }
 
@@ -302,7 +354,10 @@ impl Session {
                 }
                 // The handshake fields of later prekey messages are not covered by the AEAD
                 // (SK is not recomputed), so they must repeat the accepted ones exactly.
-                if (p.signed_prekey_id, p.one_time_prekey_id) != self.prekey_ids {
+                if (p.signed_prekey_id, p.one_time_prekey_id) != self.prekey_ids
+                    || p.kem_prekey_id() != self.kem_prekey_id
+                    || p.kem.map(|(_, ct)| sha256(ct)) != self.kem_ciphertext_digest
+                {
                     return Err(DecryptError::InvalidMessage);
                 }
                 &p.message
@@ -332,6 +387,12 @@ impl Session {
     /// The initiator's ephemeral key of the handshake; identifies the session.
     pub fn base_key(&self) -> &[u8; 32] {
         &self.base_key
+    }
+
+    /// Whether the handshake that created this session was post-quantum (PQXDH with
+    /// ML-KEM-768). The ratchet that follows is classical either way (SECURITY.md).
+    pub fn is_post_quantum(&self) -> bool {
+        self.kem_prekey_id.is_some()
     }
 
     /// Whether this side still sends prekey messages (the initiator before any reply).
@@ -369,4 +430,9 @@ impl Session {
     pub fn from_bytes(bytes: &[u8]) -> Result<Session, crate::StateError> {
         crate::state::decode_session(bytes)
     }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }

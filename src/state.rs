@@ -53,10 +53,21 @@ pub(crate) fn session_to_proto(s: &Session) -> pb::SessionState {
             base_key: p.base_key.to_vec(),
             signed_prekey_id: p.signed_prekey_id,
             one_time_prekey_id: p.one_time_prekey_id,
+            kem_prekey_id: p.kem.as_ref().map(|(id, _)| *id),
+            kem_ciphertext: p
+                .kem
+                .as_ref()
+                .map(|(_, ct)| ct.to_vec())
+                .unwrap_or_default(),
         }),
         base_key: s.base_key.to_vec(),
         signed_prekey_id: s.prekey_ids.0,
         one_time_prekey_id: s.prekey_ids.1,
+        kem_prekey_id: s.kem_prekey_id,
+        kem_ciphertext_digest: s
+            .kem_ciphertext_digest
+            .map(|d| d.to_vec())
+            .unwrap_or_default(),
     }
 }
 
@@ -161,13 +172,35 @@ pub(crate) fn session_from_proto_cached(
     let base_key = canonical_base_key(&p.base_key)?;
     let pending_prekey = match &p.pending_prekey {
         None => None,
-        Some(pp) if p.initiator => Some(PreKeyFields {
-            identity: local_identity.to_bytes(),
-            base_key: canonical_base_key(&pp.base_key)?,
-            signed_prekey_id: pp.signed_prekey_id,
-            one_time_prekey_id: pp.one_time_prekey_id,
-        }),
+        Some(pp) if p.initiator => {
+            let kem = match (pp.kem_prekey_id, pp.kem_ciphertext.as_slice()) {
+                (None, []) => None,
+                (Some(id), ct) => Some((
+                    id,
+                    Box::new(ct.try_into().map_err(|_| StateError::Malformed)?),
+                )),
+                (None, _) => return Err(StateError::Malformed),
+            };
+            // The prekey messages must name the ML-KEM prekey the session was built with.
+            if kem.as_ref().map(|(id, _)| *id) != p.kem_prekey_id {
+                return Err(StateError::Malformed);
+            }
+            Some(PreKeyFields {
+                identity: local_identity.to_bytes(),
+                base_key: canonical_base_key(&pp.base_key)?,
+                signed_prekey_id: pp.signed_prekey_id,
+                one_time_prekey_id: pp.one_time_prekey_id,
+                kem,
+            })
+        }
         Some(_) => return Err(StateError::Malformed),
+    };
+    // A responder's PQXDH session keeps the digest of the ciphertext it accepted; nothing
+    // else has one.
+    let kem_ciphertext_digest = match (p.initiator, p.kem_prekey_id, &p.kem_ciphertext_digest[..]) {
+        (_, _, []) if p.initiator || p.kem_prekey_id.is_none() => None,
+        (false, Some(_), d) => Some(key32(d)?),
+        _ => return Err(StateError::Malformed),
     };
     let ad = if p.initiator {
         concat(&local_identity, &remote_identity)
@@ -180,6 +213,8 @@ pub(crate) fn session_from_proto_cached(
         initiator: p.initiator,
         base_key,
         prekey_ids: (p.signed_prekey_id, p.one_time_prekey_id),
+        kem_prekey_id: p.kem_prekey_id,
+        kem_ciphertext_digest,
         pending_prekey,
         ratchet: Ratchet {
             root_key,

@@ -3,7 +3,9 @@
 //! Schema: `proto/wire.proto`; byte layout: PROTOCOL.md §5. Parsing checks every length before
 //! anything else sees the message; past this module, a header's fields have their exact sizes.
 
-use crate::consts::{MAX_MESSAGE_SIZE, PROTOCOL_VERSION, REUSE_GUARD_LEN, SESSION_TAG_LEN};
+use crate::consts::{
+    KEM_CIPHERTEXT_LEN, MAX_MESSAGE_SIZE, PROTOCOL_VERSION, REUSE_GUARD_LEN, SESSION_TAG_LEN,
+};
 use crate::error::DecryptError;
 use crate::keys::IdentityKey;
 use crate::pb::{self, LEN, VARINT, Value, Writer};
@@ -46,6 +48,8 @@ const PREKEY_BASE_KEY: u32 = 2;
 const PREKEY_SPK_ID: u32 = 3;
 const PREKEY_OPK_ID: u32 = 4;
 const PREKEY_MESSAGE: u32 = 5;
+const PREKEY_KEM_ID: u32 = 6;
+const PREKEY_KEM_CIPHERTEXT: u32 = 7;
 
 /// A decoded ratchet header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,13 +116,28 @@ impl<'a> RatchetView<'a> {
 /// Obtained from [`Envelope::parse`]; a responder reads [`sender_identity`](Self::sender_identity)
 /// to find (or create) the sender's session record, then calls
 /// [`Session::accept`](crate::Session::accept).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct PreKeyMessage<'a> {
     pub(crate) identity: IdentityKey,
     pub(crate) base_key: [u8; 32],
     pub(crate) signed_prekey_id: u32,
     pub(crate) one_time_prekey_id: Option<u32>,
+    /// PQXDH: the ML-KEM prekey id and the ciphertext encapsulated to it.
+    pub(crate) kem: Option<(u32, &'a [u8; KEM_CIPHERTEXT_LEN])>,
     pub(crate) message: RatchetView<'a>,
+}
+
+impl core::fmt::Debug for PreKeyMessage<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreKeyMessage")
+            .field("identity", &self.identity)
+            .field("base_key", &crate::keys::Hex(&self.base_key))
+            .field("signed_prekey_id", &self.signed_prekey_id)
+            .field("one_time_prekey_id", &self.one_time_prekey_id)
+            .field("kem_prekey_id", &self.kem_prekey_id())
+            .field("message", &self.message)
+            .finish()
+    }
 }
 
 impl PreKeyMessage<'_> {
@@ -140,6 +159,17 @@ impl PreKeyMessage<'_> {
     /// The id of the responder's one-time prekey the initiator used, if any.
     pub fn one_time_prekey_id(&self) -> Option<u32> {
         self.one_time_prekey_id
+    }
+
+    /// The id of the responder's ML-KEM prekey the initiator encapsulated to; `None` for a
+    /// classical (X3DH-only) handshake.
+    pub fn kem_prekey_id(&self) -> Option<u32> {
+        self.kem.map(|(id, _)| id)
+    }
+
+    /// Whether the handshake has its post-quantum part (PQXDH).
+    pub fn is_post_quantum(&self) -> bool {
+        self.kem.is_some()
     }
 }
 
@@ -189,7 +219,7 @@ impl<'a> Envelope<'a> {
     }
 
     fn parse_prekey(bytes: &'a [u8]) -> Result<PreKeyMessage<'a>, ()> {
-        let f = pb::read_fields(bytes, [LEN, LEN, VARINT, VARINT, LEN])?;
+        let f = pb::read_fields(bytes, [LEN, LEN, VARINT, VARINT, LEN, VARINT, LEN])?;
         let identity = IdentityKey::from_bytes(pb::as_bytes(f[0])?).map_err(|_| ())?;
         let base_key: [u8; 32] = pb::as_array(f[1])?;
         // X25519 ignores bit 255 and reduces mod p, so 2^255 + 19 distinct encodings name fewer
@@ -198,11 +228,17 @@ impl<'a> Envelope<'a> {
         if !is_canonical_x25519(&base_key) {
             return Err(());
         }
+        let kem = match (pb::as_opt_u32(f[5])?, pb::as_bytes(f[6])?) {
+            (None, []) => None,
+            (Some(id), ct) => Some((id, ct.try_into().map_err(|_| ())?)),
+            (None, _) => return Err(()),
+        };
         Ok(PreKeyMessage {
             identity,
             base_key,
             signed_prekey_id: pb::as_u32(f[2])?,
             one_time_prekey_id: pb::as_opt_u32(f[3])?,
+            kem,
             message: RatchetView::parse(pb::as_bytes(f[4])?)?,
         })
     }
@@ -218,12 +254,14 @@ pub(crate) fn is_canonical_x25519(u: &[u8; 32]) -> bool {
 }
 
 /// The handshake fields an initiator repeats in each prekey message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PreKeyFields {
     pub(crate) identity: [u8; 32],
     pub(crate) base_key: [u8; 32],
     pub(crate) signed_prekey_id: u32,
     pub(crate) one_time_prekey_id: Option<u32>,
+    /// PQXDH: the ML-KEM prekey id and the ciphertext.
+    pub(crate) kem: Option<(u32, Box<[u8; KEM_CIPHERTEXT_LEN]>)>,
 }
 
 /// Size of the `RatchetMessage` body for a header and a ciphertext of these lengths.
@@ -252,12 +290,24 @@ pub(crate) fn write_envelope_prefix(
                 })
                 + pb::varint_len(u64::from(PREKEY_MESSAGE) << 3)
                 + pb::varint_len(body as u64)
-                + body;
+                + body
+                + p.kem.as_ref().map_or(0, |(id, ct)| {
+                    pb::varint_len(u64::from(PREKEY_KEM_ID) << 3)
+                        + pb::varint_len(u64::from(*id))
+                        + pb::len_field_size(PREKEY_KEM_CIPHERTEXT, ct.len())
+                });
             out.put_len_prefix(ENVELOPE_PREKEY, pk_len);
             out.put_bytes(PREKEY_IDENTITY, &p.identity);
             out.put_bytes(PREKEY_BASE_KEY, &p.base_key);
             out.put_u32(PREKEY_SPK_ID, p.signed_prekey_id);
             out.put_opt_u32(PREKEY_OPK_ID, p.one_time_prekey_id);
+            // Fields 6 and 7 go before field 5 so that the ciphertext of the inner message
+            // still ends the envelope and can be written in place (protobuf allows any order;
+            // prost's own encoder would put them after).
+            if let Some((id, ct)) = &p.kem {
+                out.put_opt_u32(PREKEY_KEM_ID, Some(*id));
+                out.put_bytes(PREKEY_KEM_CIPHERTEXT, &ct[..]);
+            }
             out.put_len_prefix(PREKEY_MESSAGE, body);
         }
     }
@@ -320,12 +370,14 @@ mod tests {
                 base_key: [2; 32],
                 signed_prekey_id: 0,
                 one_time_prekey_id: Some(0),
+                kem: None,
             }),
             Some(PreKeyFields {
                 identity: [1; 32],
                 base_key: [2; 32],
                 signed_prekey_id: 77,
                 one_time_prekey_id: None,
+                kem: None,
             }),
         ] {
             let mut ours = Vec::new();
@@ -343,6 +395,8 @@ mod tests {
                     signed_prekey_id: p.signed_prekey_id,
                     one_time_prekey_id: p.one_time_prekey_id,
                     message: Some(msg),
+                    kem_prekey_id: None,
+                    kem_ciphertext: Vec::new(),
                 }),
             };
             let theirs = proto::wire::Envelope {
@@ -351,6 +405,64 @@ mod tests {
             }
             .encode_to_vec();
             assert_eq!(ours, theirs);
+        }
+    }
+
+    /// With the PQXDH fields, ours puts fields 6 and 7 before 5 (so the ciphertext ends the
+    /// envelope); prost decodes it to the same message, and our parser reads both orders.
+    #[test]
+    fn pq_prekey_envelope_decodes_like_prost() {
+        let h = sample_header().encode();
+        let ct = vec![0xcc; 40];
+        let fields = PreKeyFields {
+            identity: *crate::IdentityKeyPair::generate(&mut rand::rng())
+                .public_key()
+                .as_bytes(),
+            base_key: [2; 32],
+            signed_prekey_id: 5,
+            one_time_prekey_id: None,
+            kem: Some((0, Box::new([0x5a; KEM_CIPHERTEXT_LEN]))),
+        };
+        let mut ours = Vec::new();
+        write_envelope_prefix(&mut ours, Some(&fields), h.as_slice(), ct.len());
+        ours.extend_from_slice(&ct);
+        let decoded = proto::wire::Envelope::decode(&ours[..]).expect("prost decodes ours");
+        let Some(proto::wire::envelope::Content::Prekey(p)) = &decoded.content else {
+            panic!("not a prekey message");
+        };
+        assert_eq!(p.kem_prekey_id, Some(0));
+        assert_eq!(p.kem_ciphertext, vec![0x5a; KEM_CIPHERTEXT_LEN]);
+        assert_eq!(p.signed_prekey_id, 5);
+        let theirs = decoded.encode_to_vec();
+        assert_eq!(theirs.len(), ours.len());
+        for bytes in [&ours, &theirs] {
+            let Ok(Envelope::PreKey(m)) = Envelope::parse(bytes) else {
+                panic!("our parser rejects a PQ prekey message");
+            };
+            assert_eq!(m.kem_prekey_id(), Some(0));
+            assert_eq!(m.kem.map(|(_, c)| c[0]), Some(0x5a));
+            assert_eq!(m.message.ciphertext, &ct[..]);
+        }
+        // A ciphertext of the wrong length, or one without an id, is malformed.
+        for bad in [
+            proto::wire::PreKeyMessage {
+                kem_ciphertext: vec![0; KEM_CIPHERTEXT_LEN - 1],
+                ..p.clone()
+            },
+            proto::wire::PreKeyMessage {
+                kem_prekey_id: None,
+                ..p.clone()
+            },
+        ] {
+            let env = proto::wire::Envelope {
+                version: 1,
+                content: Some(proto::wire::envelope::Content::Prekey(bad)),
+            }
+            .encode_to_vec();
+            assert!(matches!(
+                Envelope::parse(&env),
+                Err(DecryptError::Malformed)
+            ));
         }
     }
 }

@@ -1,15 +1,18 @@
-//! X3DH key agreement (PROTOCOL.md §3).
+//! X3DH key agreement (PROTOCOL.md §3) and its post-quantum hybrid PQXDH (§3b).
 //!
 //! ```text
 //! DH1 = DH(IK_A, SPK_B)  DH2 = DH(EK_A, IK_B)  DH3 = DH(EK_A, SPK_B)  DH4 = DH(EK_A, OPK_B)
 //! SK  = HKDF-SHA256(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4],
 //!                   info = "sealpost x3dh v1", L = 32)
+//! PQXDH, with (CT, SS) = ML-KEM-768.Encaps(PQPK_B):
+//! SK  = HKDF-SHA256(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4] || SS,
+//!                   info = "sealpost pqxdh v1", L = 32)
 //! AD  = IK_A || IK_B   (Ed25519 encodings)
 //! ```
 
 use x25519_dalek::SharedSecret;
 
-use crate::consts::LABEL_X3DH;
+use crate::consts::{LABEL_PQXDH, LABEL_X3DH};
 use crate::error::HandshakeError;
 use crate::kdf::hkdf_sha256;
 use crate::keys::{DhKeyPair, IdentityKey, IdentityKeyPair, Secret32};
@@ -32,15 +35,22 @@ impl DhOutputs {
         Ok(DhOutputs(list))
     }
 
-    /// `SK` from these outputs.
-    pub(crate) fn shared_secret(&self) -> Secret32 {
-        let mut ikm: [&[u8]; 5] = [&[0xff; 32], &[], &[], &[], &[]];
-        for (slot, dh) in ikm[1..].iter_mut().zip(&self.0) {
+    /// `SK` from these outputs and, for PQXDH, the ML-KEM shared secret `SS`.
+    pub(crate) fn shared_secret(&self, kem: Option<&Secret32>) -> Secret32 {
+        let mut ikm: [&[u8]; 6] = [&[0xff; 32], &[], &[], &[], &[], &[]];
+        for (slot, dh) in ikm[1..5].iter_mut().zip(&self.0) {
             if let Some(dh) = dh {
                 *slot = dh.as_bytes();
             }
         }
-        Secret32(hkdf_sha256(&[0u8; 32], &ikm, LABEL_X3DH))
+        let label = match kem {
+            Some(ss) => {
+                ikm[5] = &ss.0;
+                LABEL_PQXDH
+            }
+            None => LABEL_X3DH,
+        };
+        Secret32(hkdf_sha256(&[0u8; 32], &ikm, label))
     }
 }
 
@@ -83,9 +93,14 @@ pub(crate) fn responder_dh(
 }
 
 impl Agreement {
-    pub(crate) fn new(dh: &DhOutputs, initiator: &IdentityKey, responder: &IdentityKey) -> Self {
+    pub(crate) fn new(
+        dh: &DhOutputs,
+        kem: Option<&Secret32>,
+        initiator: &IdentityKey,
+        responder: &IdentityKey,
+    ) -> Self {
         Agreement {
-            shared_secret: dh.shared_secret(),
+            shared_secret: dh.shared_secret(kem),
             associated_data: associated_data(initiator, responder),
         }
     }

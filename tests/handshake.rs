@@ -12,6 +12,7 @@ mod common;
 
 use common::{Pb, Responder, pb_decode, pb_encode, prekey_msg, round_trip, snap, snap_prekeys};
 use rand::Rng;
+use sealpost::consts::MAX_BUNDLE_SIZE;
 use sealpost::hazmat;
 use sealpost::{
     BundleError, DecryptError, Envelope, HandshakeError, IdentityKey, IdentityKeyPair, KeyError,
@@ -501,6 +502,22 @@ mod ed {
     }
 }
 
+/// Byte offsets in `bundle` where field `first` starts and where the field after `last` starts
+/// (fields in increasing order, as every encoder here writes them).
+fn field_span(bundle: &[u8], first: u32, last: u32) -> (usize, usize) {
+    let f = pb_decode(bundle);
+    let before = |n: u32| {
+        pb_encode(
+            &f.iter()
+                .filter(|(k, _)| *k < n)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+        .len()
+    };
+    (before(first), before(last + 1))
+}
+
 /// `"sealpost spk v1" || id (BE) || key`.
 fn spk_message(id: u32, key: &[u8; 32]) -> Vec<u8> {
     [&b"sealpost spk v1"[..], &id.to_be_bytes(), key].concat()
@@ -613,8 +630,19 @@ fn ed_signer_matches_the_crate() {
             &ed::sign(&seed, &spk_message(7, &spk)),
             None,
         );
-        let v = PreKeyBundle::from_bytes(&ours).unwrap().verify().unwrap();
+        let v = PreKeyBundle::from_bytes(&ours)
+            .unwrap()
+            .verify_allowing_classical()
+            .unwrap();
         assert_eq!(v.signed_prekey_id(), 7);
+        // Without an ML-KEM prekey it is a classical bundle, which plain `verify` refuses.
+        assert_eq!(
+            PreKeyBundle::from_bytes(&ours)
+                .unwrap()
+                .verify()
+                .unwrap_err(),
+            BundleError::MissingKemPreKey
+        );
     }
 }
 
@@ -628,7 +656,10 @@ fn low_order_signed_prekey_is_non_contributory() {
         let sig = ed::sign(&seed, &spk_message(3, &key));
         let bytes = bundle_bytes(bob.public_key().as_bytes(), 3, &key, &sig, None);
         // The signature is genuine: verification passes, the handshake refuses the key.
-        let bundle = PreKeyBundle::from_bytes(&bytes).unwrap().verify().unwrap();
+        let bundle = PreKeyBundle::from_bytes(&bytes)
+            .unwrap()
+            .verify_allowing_classical()
+            .unwrap();
         assert_eq!(
             Session::initiate(&alice, &bundle, &mut rng).unwrap_err(),
             HandshakeError::NonContributory,
@@ -829,9 +860,11 @@ fn bit_flips_across_a_bundle_fail_outside_the_unsigned_one_time_prekey() {
     let bob = Responder::new(&mut rng, 3);
     let real = bob.bundle(Some(bob.otk_ids[2]));
     let original = common::verified(&real);
-    // The one-time prekey (fields 5 and 6) is the bundle's tail and is not signed.
-    let opk_start = real.len() - (2 + 34);
+    // The one-time prekey (fields 5 and 6) is not signed; everything else is, the ML-KEM
+    // prekey (fields 7 to 9, the tail) included.
+    let (opk_start, opk_end) = field_span(&real, 5, 6);
     assert_eq!(real[opk_start], 5 << 3);
+    assert_eq!(real[opk_end], 7 << 3);
     let mut unsigned_ok = 0;
     // Every third byte, one bit each (rotating through the bit positions): a flip that reaches
     // the checks costs point validation and an Ed25519 verification, ~20 ms in a debug build.
@@ -844,7 +877,7 @@ fn bit_flips_across_a_bundle_fail_outside_the_unsigned_one_time_prekey() {
             Err(_) => {}
             Ok(v) => {
                 assert!(
-                    pos >= opk_start,
+                    (opk_start..opk_end).contains(&pos),
                     "flip at {pos} bit {bit} outside the one-time prekey verified"
                 );
                 assert_eq!(v.identity(), original.identity());
@@ -862,12 +895,19 @@ fn malformed_bundles_are_refused() {
     let bob = Responder::new(&mut rng, 1);
     let real = bob.bundle(Some(bob.otk_ids[0]));
     let f = pb_decode(&real);
+    let (opk_start, kem_start) = field_span(&real, 5, 6);
     for len in 0..real.len() {
-        // Every prefix that cuts a field or leaves out a required one is malformed; the prefix
-        // that ends right before the one-time prekey fields is a valid bundle without one.
+        // Every prefix that cuts a field or leaves out a required one is malformed; the
+        // prefixes that end right before the one-time prekey or the ML-KEM prekey fields are
+        // valid classical bundles, which only `verify_allowing_classical` takes.
         let r = PreKeyBundle::from_bytes(&real[..len]);
-        if len == real.len() - 36 {
-            assert!(r.unwrap().verify().is_ok());
+        if len == opk_start || len == kem_start {
+            let b = r.unwrap();
+            assert_eq!(
+                b.clone().verify().unwrap_err(),
+                BundleError::MissingKemPreKey
+            );
+            assert!(b.verify_allowing_classical().is_ok());
         } else {
             assert_eq!(r.unwrap_err(), BundleError::Malformed, "prefix {len}");
         }
@@ -907,6 +947,28 @@ fn malformed_bundles_are_refused() {
             "identity as varint",
             Box::new(|f| common::pb_set(f, 1, Pb::Varint(5))),
         ),
+        (
+            "kem id only",
+            Box::new(|f| f.retain(|(n, _)| *n != 8 && *n != 9)),
+        ),
+        ("kem without id", Box::new(|f| f.retain(|(n, _)| *n != 7))),
+        (
+            "kem without signature",
+            Box::new(|f| f.retain(|(n, _)| *n != 9)),
+        ),
+        ("kem without key", Box::new(|f| f.retain(|(n, _)| *n != 8))),
+        (
+            "short kem key",
+            Box::new(|f| common::pb_set(f, 8, Pb::Bytes(vec![1; 1183]))),
+        ),
+        (
+            "long kem key",
+            Box::new(|f| common::pb_set(f, 8, Pb::Bytes(vec![1; 1185]))),
+        ),
+        (
+            "short kem signature",
+            Box::new(|f| common::pb_set(f, 9, Pb::Bytes(vec![1; 63]))),
+        ),
     ];
     for (name, edit) in &cases {
         assert_eq!(
@@ -917,13 +979,13 @@ fn malformed_bundles_are_refused() {
     }
     // Over the size limit, even as otherwise valid protobuf.
     let mut big = real.clone();
-    big.extend(common::padding_field(1025 - real.len()));
+    big.extend(common::padding_field(MAX_BUNDLE_SIZE + 1 - real.len()));
     assert_eq!(
         PreKeyBundle::from_bytes(&big).unwrap_err(),
         BundleError::Malformed
     );
     let mut fits = real.clone();
-    fits.extend(common::padding_field(1024 - real.len()));
+    fits.extend(common::padding_field(MAX_BUNDLE_SIZE - real.len()));
     assert!(PreKeyBundle::from_bytes(&fits).unwrap().verify().is_ok());
     let mut garbage = common::rng(207);
     for len in [1usize, 7, 100, 500] {
@@ -1202,8 +1264,9 @@ fn prekey_message_with_a_low_order_base_key() {
     }
 }
 
-/// The X3DH secret of Alice's session: `Session::initiate` draws EK_A first, so a twin RNG
-/// with the same seed and the same earlier draws yields EK_A's secret.
+/// The PQXDH secret of Alice's session: `Session::initiate` draws EK_A first and the ML-KEM
+/// encapsulation randomness second, so a twin RNG with the same seed and the same earlier draws
+/// yields both.
 struct Known {
     bob: Responder,
     alice_id: IdentityKeyPair,
@@ -1218,10 +1281,13 @@ fn known_session(seed: u64) -> Known {
     let (_, _, mut twin) = setup(seed, 0);
     let mut ek = [0u8; 32];
     twin.fill_bytes(&mut ek);
+    let mut m = [0u8; 32];
+    twin.fill_bytes(&mut m);
     let bundle = common::verified(&bob.bundle(None));
     let mut alice = Session::initiate(&alice_id, &bundle, &mut rng).unwrap();
+    assert!(alice.is_post_quantum());
     assert_eq!(&hazmat::x25519_public(&ek), alice.base_key());
-    let sk = hazmat::x3dh_initiator(&alice_id, &ek, &bundle)
+    let sk = hazmat::pqxdh_initiator(&alice_id, &ek, &m, &bundle)
         .unwrap()
         .shared_secret;
     let m = alice.encrypt(&mut rng, b"hello").unwrap();
@@ -1291,19 +1357,23 @@ fn prekey_message_whose_first_ratchet_key_is_low_order() {
     let (mut bob, alice_id, _) = setup(218, 0);
     let bundle = common::verified(&bob.bundle(None));
     let ek = [0x21u8; 32];
-    let sk = hazmat::x3dh_initiator(&alice_id, &ek, &bundle)
-        .unwrap()
-        .shared_secret;
+    let pq = hazmat::pqxdh_initiator(&alice_id, &ek, &[0x22; 32], &bundle).unwrap();
+    let sk = pq.shared_secret;
+    let kem = (
+        bundle.kem_prekey_id().unwrap(),
+        pq.kem_ciphertext.as_slice().try_into().unwrap(),
+    );
     let before = snap_prekeys(&bob.prekeys);
     for key in low_order_x25519_keys() {
         let header = hazmat::encode_header(&key, 0, 0, &[0; 4], &hazmat::session_tag(&sk, &key));
-        let wire = hazmat::encode_envelope(
+        let wire = hazmat::encode_envelope_with_kem(
             Some((
                 alice_id.public_key().to_bytes(),
                 hazmat::x25519_public(&ek),
                 bundle.signed_prekey_id(),
                 None,
             )),
+            Some(kem),
             &header,
             &[0x44; 32],
         );

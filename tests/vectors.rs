@@ -20,7 +20,9 @@ use std::path::PathBuf;
 use rand::rngs::ChaCha20Rng;
 use rand::{Rng, SeedableRng, TryCryptoRng, TryRng};
 use sealpost::hazmat::{self, PreKeyFieldValues};
-use sealpost::{Envelope, IdentityKeyPair, PreKeyBundle, PreKeys, Session, VerifiedBundle};
+use sealpost::{
+    Envelope, IdentityKeyPair, PostQuantum, PreKeyBundle, PreKeys, Session, VerifiedBundle,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -510,7 +512,8 @@ impl Handshake {
     fn bob(&self) -> Bob {
         const FILLER: [u8; 32] = [0xee; 32];
         let identity = IdentityKeyPair::from_seed(&self.bob_identity_seed);
-        let mut prekeys = PreKeys::new();
+        // These vectors are of the classical handshake (pqxdh.json has the hybrid's).
+        let mut prekeys = PreKeys::with_post_quantum(PostQuantum::Disabled);
         for id in 0..self.signed_prekey_id {
             let mut rng = ScriptedRng::new([FILLER.to_vec()]);
             assert_eq!(
@@ -549,7 +552,10 @@ impl Handshake {
             .bundle(&bob.identity, self.one_time_prekey.map(|(id, _)| id))
             .unwrap()
             .to_bytes();
-        let verified = PreKeyBundle::from_bytes(&bytes).unwrap().verify().unwrap();
+        let verified = PreKeyBundle::from_bytes(&bytes)
+            .unwrap()
+            .verify_allowing_classical()
+            .unwrap();
         (bytes, verified)
     }
 }

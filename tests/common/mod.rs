@@ -363,7 +363,7 @@ pub fn edit_record(bytes: &[u8], edit: impl FnOnce(&mut Vec<(u32, Pb)>)) -> Vec<
     pb_encode(&fields)
 }
 
-/// Unknown fields (numbers 14 and 15) that pad a message by exactly `total` bytes
+/// Unknown fields (number 99) that pad a message by exactly `total` bytes
 /// (`total >= 3`), for size-limit tests.
 pub fn padding_field(total: usize) -> Vec<u8> {
     assert!(total >= 4);
@@ -371,8 +371,8 @@ pub fn padding_field(total: usize) -> Vec<u8> {
         return p;
     }
     // Some sizes cannot be one field (a length varint grows by a byte at 128, 16384, ...):
-    // put a three-byte varint field (16 = 0, unknown to every record) in front.
-    let mut out = vec![0x80, 0x01, 0];
+    // put a three-byte varint field (99 = 0, unknown to every record) in front.
+    let mut out = vec![0x98, 0x06, 0];
     out.extend(single_padding_field(total - 3).expect("padding"));
     out
 }
@@ -380,12 +380,12 @@ pub fn padding_field(total: usize) -> Vec<u8> {
 fn single_padding_field(total: usize) -> Option<Vec<u8>> {
     // Find the body length whose full field encoding is exactly `total` bytes.
     for len_bytes in 1..=5usize {
-        // Field 16 (unknown to every record; its key takes two bytes).
+        // Field 99 (unknown to every record; its key takes two bytes).
         let body = total - 2 - len_bytes;
         let mut enc = Vec::new();
         pb_put_varint(&mut enc, body as u64);
         if enc.len() == len_bytes {
-            let mut out = vec![0x82, 0x01];
+            let mut out = vec![0x9a, 0x06];
             out.extend_from_slice(&enc);
             out.resize(total, 0xa5);
             return Some(out);
