@@ -135,6 +135,10 @@ impl core::fmt::Debug for PreKeyMessage<'_> {
             .field("signed_prekey_id", &self.signed_prekey_id)
             .field("one_time_prekey_id", &self.one_time_prekey_id)
             .field("kem_prekey_id", &self.kem_prekey_id())
+            .field(
+                "kem_ciphertext",
+                &self.kem.map(|(_, ct)| crate::keys::Hex(&ct[..])),
+            )
             .field("message", &self.message)
             .finish()
     }
@@ -165,6 +169,11 @@ impl PreKeyMessage<'_> {
     /// classical (X3DH-only) handshake.
     pub fn kem_prekey_id(&self) -> Option<u32> {
         self.kem.map(|(id, _)| id)
+    }
+
+    /// The ML-KEM-768 ciphertext (1088 bytes) of a PQXDH handshake.
+    pub fn kem_ciphertext(&self) -> Option<&[u8; KEM_CIPHERTEXT_LEN]> {
+        self.kem.map(|(_, ct)| ct)
     }
 
     /// Whether the handshake has its post-quantum part (PQXDH).

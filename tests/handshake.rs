@@ -1461,3 +1461,43 @@ fn message_for_bob_given_to_carols_session() {
     assert_eq!(bob_s.decrypt(&m2).unwrap(), b"for bob 2");
     assert_eq!(bob_s.decrypt(&m1).unwrap(), b"for bob 1");
 }
+
+#[test]
+fn unreduced_kem_prekey_with_a_genuine_signature_is_refused() {
+    let seed = [0x13u8; 32];
+    let bob = IdentityKeyPair::from_seed(&seed);
+    let mut rng = common::rng(230);
+    let mut prekeys = PreKeys::new();
+    prekeys.generate_signed_prekey(&bob, 0, &mut rng).unwrap();
+    let real = pb_decode(&prekeys.bundle(&bob, None).unwrap().to_bytes());
+    let id = u32::try_from(common::pb_get(&real, 7).unwrap().varint()).unwrap();
+    let key = common::pb_get(&real, 8).unwrap().bytes().to_vec();
+    let kem_message =
+        |key: &[u8]| [&b"sealpost kem prekey v1"[..], &id.to_be_bytes(), key].concat();
+    // The test signer reproduces the crate's KEM prekey signature byte for byte.
+    assert_eq!(
+        &ed::sign(&seed, &kem_message(&key))[..],
+        common::pb_get(&real, 9).unwrap().bytes()
+    );
+    // The first 12-bit coefficient set to 4095, not reduced modulo q = 3329 (FIPS 203 §7.2),
+    // and genuinely signed by Bob.
+    let mut bad = key.clone();
+    bad[0] = 0xff;
+    bad[1] |= 0x0f;
+    let mut f = real.clone();
+    common::pb_set(&mut f, 8, Pb::Bytes(bad.clone()));
+    common::pb_set(
+        &mut f,
+        9,
+        Pb::Bytes(ed::sign(&seed, &kem_message(&bad)).to_vec()),
+    );
+    let bundle = PreKeyBundle::from_bytes(&pb_encode(&f)).unwrap();
+    assert_eq!(
+        bundle.clone().verify().unwrap_err(),
+        BundleError::InvalidKemPreKey
+    );
+    assert_eq!(
+        bundle.verify_allowing_classical().unwrap_err(),
+        BundleError::InvalidKemPreKey
+    );
+}

@@ -1,6 +1,7 @@
 //! `PreKeyBundle::from_bytes` and `verify` on arbitrary bytes, and on mutations of the fixture
 //! responder's real bundles: no panic; decoding round-trips; only a correctly signed bundle
-//! verifies; a verified real bundle completes a handshake.
+//! verifies; `verify` refuses every bundle without an ML-KEM prekey and otherwise agrees with
+//! `verify_allowing_classical`; a verified real bundle completes a handshake.
 
 #[path = "fixtures.rs"]
 pub mod fixtures;
@@ -31,24 +32,42 @@ fn check_bundle(world: &World, bytes: &[u8], derived: bool) {
     );
     assert_eq!(decoded.to_bytes(), encoded, "bundle encoding is not stable");
 
-    let verified = bundle.clone().verify();
-    let repeat = bundle.clone().verify();
+    let strict = bundle.clone().verify();
+    let verified = bundle.clone().verify_allowing_classical();
+    let repeat = bundle.clone().verify_allowing_classical();
     assert_eq!(
         verified.as_ref().err(),
         repeat.as_ref().err(),
         "verify is not deterministic"
     );
+    if bundle.has_kem_prekey() {
+        assert_eq!(
+            strict.as_ref().err(),
+            verified.as_ref().err(),
+            "verify and verify_allowing_classical disagree on a PQ bundle"
+        );
+    } else {
+        assert_eq!(
+            strict.as_ref().err(),
+            Some(&BundleError::MissingKemPreKey),
+            "verify took a bundle without an ML-KEM prekey"
+        );
+    }
     let other = world.mallory.public_key();
     match verified {
         Err(e) => {
             let for_other = bundle.clone().verify_for(other).err();
             assert!(
-                for_other == Some(BundleError::UnexpectedIdentity) || for_other == Some(e),
+                for_other == Some(BundleError::UnexpectedIdentity)
+                    || for_other == strict.as_ref().err().copied(),
                 "verify_for disagrees with verify: {for_other:?} vs {e:?}"
             );
         }
         Ok(v) => {
-            assert!(bundle.clone().verify_for(v.identity()).is_ok());
+            assert_eq!(
+                bundle.clone().verify_for(v.identity()).err(),
+                strict.as_ref().err().copied()
+            );
             if v.identity() != other {
                 assert_eq!(
                     bundle.clone().verify_for(other).err(),
@@ -63,6 +82,12 @@ fn check_bundle(world: &World, bytes: &[u8], derived: bool) {
                     "forged bundle verified"
                 );
                 assert_eq!(Some(v.signed_prekey_id()), spk, "forged bundle verified");
+                if let Some(id) = v.kem_prekey_id() {
+                    assert!(
+                        world.bob_kem_prekey_ids().contains(&id),
+                        "forged ML-KEM prekey {id} verified"
+                    );
+                }
                 handshake(world, &v, world.bundles.contains(&encoded));
             }
         }

@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
+use sealpost::consts::KEM_CIPHERTEXT_LEN;
 use sealpost::hazmat;
-use sealpost::{Envelope, IdentityKeyPair, PreKeyBundle, PreKeys, Session, VerifiedBundle};
+use sealpost::{
+    Envelope, IdentityKeyPair, PostQuantum, PreKeyBundle, PreKeys, Session, VerifiedBundle,
+};
 
 /// A deterministic RNG.
 pub fn rng(seed: u64) -> ChaCha20Rng {
@@ -77,6 +80,9 @@ pub fn known_bug_variant(original: &[u8], variant: &[u8], bug: KnownBug) -> bool
                 base_key: *v.base_key(),
                 signed_prekey_id: v.signed_prekey_id(),
                 one_time_prekey_id: v.one_time_prekey_id(),
+                kem: v
+                    .kem_prekey_id()
+                    .zip(v.kem_ciphertext().map(|c| c.to_vec())),
             });
         }
         (KnownBug::UnboundPreKeyFields, Envelope::Ratchet(_)) => p.prekey = None,
@@ -185,6 +191,8 @@ pub struct PreKeyPart {
     pub base_key: [u8; 32],
     pub signed_prekey_id: u32,
     pub one_time_prekey_id: Option<u32>,
+    /// PQXDH: ML-KEM prekey id and ciphertext (1088 bytes).
+    pub kem: Option<(u32, Vec<u8>)>,
 }
 
 /// A wire message taken apart.
@@ -213,7 +221,10 @@ impl Parts {
                         base_key: [0; 32],
                         signed_prekey_id: 0,
                         one_time_prekey_id: None,
+                        kem: None,
                     };
+                    let mut kem_id = None;
+                    let mut kem_ct = None;
                     for (f, v) in fields(p)? {
                         match (f, v) {
                             (1, Field::Bytes(b)) => part.identity = arr(b)?,
@@ -223,9 +234,18 @@ impl Parts {
                                 part.one_time_prekey_id = Some(x.try_into().ok()?);
                             }
                             (5, Field::Bytes(b)) => body = Some(b),
+                            (6, Field::Varint(x)) => kem_id = Some(u32::try_from(x).ok()?),
+                            (7, Field::Bytes(b)) if b.len() == KEM_CIPHERTEXT_LEN => {
+                                kem_ct = Some(b.to_vec());
+                            }
                             _ => return None,
                         }
                     }
+                    part.kem = match (kem_id, kem_ct) {
+                        (None, None) => None,
+                        (Some(id), Some(ct)) => Some((id, ct)),
+                        _ => return None,
+                    };
                     prekey = Some(part);
                 }
                 (3, Field::Bytes(b)) => body = Some(b),
@@ -276,7 +296,12 @@ impl Parts {
                 p.one_time_prekey_id,
             )
         });
-        hazmat::encode_envelope(prekey, &self.header(), &self.ciphertext)
+        let kem = self
+            .prekey
+            .as_ref()
+            .and_then(|p| p.kem.as_ref())
+            .and_then(|(id, ct)| Some((*id, <[u8; KEM_CIPHERTEXT_LEN]>::try_from(&ct[..]).ok()?)));
+        hazmat::encode_envelope_with_kem(prekey, kem, &self.header(), &self.ciphertext)
     }
 }
 
@@ -301,7 +326,7 @@ pub fn mutate_message(
     };
     let edits = c.byte() % 6;
     for _ in 0..edits {
-        match c.byte() % 20 {
+        match c.byte() % 23 {
             0 => p.n = c.u32(),
             1 => p.n = p.n.wrapping_add(u32::from(c.byte() % 8)).wrapping_sub(2),
             2 => p.pn = c.u32(),
@@ -342,6 +367,21 @@ pub fn mutate_message(
                 }
             }
             14 => p.prekey = None,
+            20 => {
+                if let Some((_, ct)) = p.prekey.as_mut().and_then(|pk| pk.kem.as_mut()) {
+                    flip(ct, usize::from(c.u16()));
+                }
+            }
+            21 => {
+                if let Some((id, _)) = p.prekey.as_mut().and_then(|pk| pk.kem.as_mut()) {
+                    *id = u32::from(c.byte() % 8);
+                }
+            }
+            22 => {
+                if let Some(pk) = p.prekey.as_mut() {
+                    pk.kem = None;
+                }
+            }
             15..=19 if !donors.is_empty() => {
                 let Some(d) = Parts::decode(donors[c.index(donors.len())]) else {
                     continue;
@@ -432,14 +472,19 @@ pub enum Side {
 pub struct World {
     /// The responder ("business").
     pub bob: IdentityKeyPair,
-    /// Bob's prekeys: one signed prekey (id 0), one-time prekeys 0..4, nothing accepted yet.
+    /// Bob's prekeys, post-quantum `Offered` so that both handshakes reach their deepest
+    /// checks: one signed prekey (id 0) with its last-resort ML-KEM prekey (KEM id 0),
+    /// one-time prekeys 0..4, one-time ML-KEM prekeys 1 and 2, nothing accepted yet.
     pub bob_prekeys: PreKeys,
-    /// Bob's published bundles: without a one-time prekey, then with one-time prekeys 0..4.
+    /// Bob's published bundles: without a one-time prekey, then with one-time prekeys 0..4
+    /// (all with the last-resort ML-KEM prekey); then with one-time ML-KEM prekeys 1 and 2;
+    /// then a classical one (its ML-KEM fields stripped, as an older directory would serve).
     pub bundles: Vec<Vec<u8>>,
     pub alice: IdentityKeyPair,
     pub mallory: IdentityKeyPair,
     /// Prekey messages to Bob that he has not accepted (from Alice with OPK 0, twice; Mallory
-    /// without OPK; Alice again with OPK 1).
+    /// without OPK; Alice again with OPK 1; Mallory with one-time ML-KEM prekey 2; Alice
+    /// classical, from the stripped bundle). All but the last are PQXDH.
     pub handshakes: Vec<Handshake>,
     /// An established pair with messages in flight both ways (see [`build_pair`]).
     pub alice_session: Session,
@@ -459,8 +504,17 @@ impl World {
 
     pub fn verified_bundle(&self, i: usize) -> VerifiedBundle {
         PreKeyBundle::from_bytes(&self.bundles[i])
-            .and_then(PreKeyBundle::verify)
+            .and_then(PreKeyBundle::verify_allowing_classical)
             .expect("fixture bundle verifies")
+    }
+
+    /// Ids of Bob's ML-KEM prekeys (the last-resort one and the one-time ones).
+    pub fn bob_kem_prekey_ids(&self) -> Vec<u32> {
+        self.bob_prekeys
+            .last_resort_kem_prekey_id()
+            .into_iter()
+            .chain(self.bob_prekeys.one_time_kem_prekey_ids())
+            .collect()
     }
 
     pub fn session(&self, side: Side) -> &Session {
@@ -500,13 +554,16 @@ impl World {
         let bob = IdentityKeyPair::generate(&mut r);
         let alice = IdentityKeyPair::generate(&mut r);
         let mallory = IdentityKeyPair::generate(&mut r);
-        let mut bob_prekeys = PreKeys::new();
+        let mut bob_prekeys = PreKeys::with_post_quantum(PostQuantum::Offered);
         bob_prekeys
             .generate_signed_prekey(&bob, 1_700_000_000, &mut r)
             .expect("signed prekey");
         let otks = bob_prekeys
             .generate_one_time_prekeys(4, &mut r)
             .expect("one-time prekeys");
+        let kem_otks = bob_prekeys
+            .generate_one_time_kem_prekeys(&bob, 2, &mut r)
+            .expect("one-time ML-KEM prekeys");
         let mut bundles = vec![bob_prekeys.bundle(&bob, None).expect("bundle").to_bytes()];
         for id in &otks {
             bundles.push(
@@ -516,9 +573,18 @@ impl World {
                     .to_bytes(),
             );
         }
+        for (opk, kem) in [(Some(otks[2]), kem_otks[0]), (None, kem_otks[1])] {
+            bundles.push(
+                bob_prekeys
+                    .bundle_with_kem_prekey(&bob, opk, kem)
+                    .expect("bundle")
+                    .to_bytes(),
+            );
+        }
+        bundles.push(strip_kem(&bundles[4]));
         let verified = |i: usize| {
             PreKeyBundle::from_bytes(&bundles[i])
-                .and_then(PreKeyBundle::verify)
+                .and_then(PreKeyBundle::verify_allowing_classical)
                 .expect("fixture bundle verifies")
         };
         let handshakes = build_handshakes(&alice, &mallory, &verified, &mut r);
@@ -563,6 +629,31 @@ fn build_handshakes(
     );
     send(mallory, 0, &[b"mallory, no one-time prekey"]);
     send(alice, 2, &[&[0xa5; 300]]);
+    send(mallory, 6, &[b"mallory, one-time ML-KEM prekey"]);
+    send(alice, 7, &[b"alice, classical X3DH"]);
+    out
+}
+
+/// A bundle with its ML-KEM prekey fields (7, 8, 9) removed.
+fn strip_kem(bundle: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        let start = rest;
+        let key = varint(&mut rest).expect("bundle field key");
+        let len = match key & 7 {
+            0 => {
+                varint(&mut rest).expect("varint");
+                0
+            }
+            _ => varint(&mut rest).expect("length") as usize,
+        };
+        rest = &rest[len..];
+        let field = &start[..start.len() - rest.len()];
+        if !(7..=9).contains(&(key >> 3)) {
+            out.extend_from_slice(field);
+        }
+    }
     out
 }
 

@@ -1,7 +1,8 @@
-//! `Session::accept` on arbitrary bytes and on mutated real prekey messages, for a fixed
-//! responder: a failure leaves the prekeys byte-identical; a success happens only for a message
-//! the initiator really sent, consumes its one-time prekey, cannot be replayed, and yields a
-//! working session.
+//! `Session::accept` on arbitrary bytes and on mutated real prekey messages (PQXDH and
+//! classical), for a fixed responder: a failure leaves the prekeys byte-identical; a success
+//! happens only for a message the initiator really sent (its ML-KEM ciphertext included),
+//! consumes its one-time prekeys (X25519 and ML-KEM), cannot be replayed, and yields a working
+//! session that is post-quantum exactly when the message was.
 
 #[path = "fixtures.rs"]
 pub mod fixtures;
@@ -58,6 +59,17 @@ fn accept(world: &World, bytes: &[u8]) {
             "one-time prekey {id} not consumed"
         );
     }
+    if let Some(id) = m.kem_prekey_id() {
+        assert!(
+            !prekeys.one_time_kem_prekey_ids().any(|k| k == id),
+            "one-time ML-KEM prekey {id} not consumed"
+        );
+    }
+    assert_eq!(session.is_post_quantum(), m.is_post_quantum());
+    assert_eq!(
+        session.is_post_quantum(),
+        original.initiator.is_post_quantum()
+    );
     assert_eq!(session.remote_identity(), m.sender_identity());
     assert_eq!(session.base_key(), m.base_key());
     assert!(!session.is_initiator());

@@ -19,8 +19,13 @@ pub struct Responder {
 
 impl Responder {
     pub fn new(rng: &mut ChaCha20Rng, otks: usize) -> Self {
+        Self::with_policy(rng, otks, sealpost::PostQuantum::Required)
+    }
+
+    /// A responder with the given post-quantum policy.
+    pub fn with_policy(rng: &mut ChaCha20Rng, otks: usize, policy: sealpost::PostQuantum) -> Self {
         let identity = IdentityKeyPair::generate(rng);
-        let mut prekeys = PreKeys::new();
+        let mut prekeys = PreKeys::with_post_quantum(policy);
         prekeys
             .generate_signed_prekey(&identity, 1_700_000_000, rng)
             .unwrap();
