@@ -25,18 +25,28 @@ fn main() -> Result<()> {
     let mut prekeys = PreKeys::new();
     let spk = prekeys.generate_signed_prekey(&business, 1_764_000_000, &mut rng)?;
     let otks = prekeys.generate_one_time_prekeys(10, &mut rng)?;
-    let published = prekeys.bundle(&business, Some(otks[0]))?.to_bytes();
+    // Post-quantum by default: the signed prekey came with a last-resort ML-KEM-768 prekey; the
+    // business also publishes one-time ones.
+    let kem = prekeys.generate_one_time_kem_prekeys(&business, 10, &mut rng)?;
+    let published = prekeys
+        .bundle_with_kem_prekey(&business, Some(otks[0]), kem[0])?
+        .to_bytes();
     println!(
-        "business: published a bundle of {} bytes (signed prekey {spk}, one-time prekey {})",
+        "business: published a bundle of {} bytes (signed prekey {spk}, one-time prekey {}, \
+         ML-KEM-768 prekey {})",
         published.len(),
-        otks[0]
+        otks[0],
+        kem[0]
     );
 
     // --- The customer verifies the bundle and opens a session --------------------------------
     let customer = IdentityKeyPair::generate(&mut rng);
     let bundle = PreKeyBundle::from_bytes(&published)?.verify()?;
     let mut customer_session = Session::initiate(&customer, &bundle, &mut rng)?;
-    println!("customer: bundle signature verified, session started");
+    println!(
+        "customer: bundle signatures verified, session started (post-quantum: {})",
+        customer_session.is_post_quantum()
+    );
 
     let mut relay = Relay::default();
     for text in [

@@ -42,6 +42,31 @@ fn kem_prekey_message(id: u32, public: &[u8; KEM_PUBLIC_KEY_LEN]) -> Vec<u8> {
 /// How a responder treats the post-quantum half of the handshake (PQXDH, PROTOCOL.md §3b).
 ///
 /// Chosen when the [`PreKeys`] are created and persisted with them.
+///
+/// ```
+/// use sealpost::{BundleError, IdentityKeyPair, PostQuantum, PreKeyBundle, PreKeys, Session};
+///
+/// let mut rng = rand::rng();
+/// let business = IdentityKeyPair::generate(&mut rng);
+/// let customer = IdentityKeyPair::generate(&mut rng);
+///
+/// // The default: every bundle carries a signed ML-KEM-768 prekey; sessions are PQXDH.
+/// let mut prekeys = PreKeys::new();
+/// assert_eq!(prekeys.post_quantum(), PostQuantum::Required);
+/// prekeys.generate_signed_prekey(&business, 1_700_000_000, &mut rng)?;
+/// let bundle = PreKeyBundle::from_bytes(&prekeys.bundle(&business, None)?.to_bytes())?;
+/// let session = Session::initiate(&customer, &bundle.verify()?, &mut rng)?;
+/// assert!(session.is_post_quantum());
+///
+/// // A classical-only responder: its bundles pass only `verify_allowing_classical`.
+/// let mut legacy = PreKeys::with_post_quantum(PostQuantum::Disabled);
+/// legacy.generate_signed_prekey(&business, 1_700_000_000, &mut rng)?;
+/// let bundle = PreKeyBundle::from_bytes(&legacy.bundle(&business, None)?.to_bytes())?;
+/// assert_eq!(bundle.clone().verify().unwrap_err(), BundleError::MissingKemPreKey);
+/// let session = Session::initiate(&customer, &bundle.verify_allowing_classical()?, &mut rng)?;
+/// assert!(!session.is_post_quantum());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PostQuantum {

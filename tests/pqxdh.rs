@@ -11,6 +11,8 @@ use sealpost::{
     PreKeyError, PreKeys, Session, SessionRecord,
 };
 
+type Fields = Vec<(u32, Pb)>;
+
 /// Bundle bytes with the ML-KEM prekey fields (7-9) removed: what a relay that strips the
 /// post-quantum part would serve.
 fn strip_kem(bundle: &[u8]) -> Vec<u8> {
@@ -166,7 +168,7 @@ fn tampered_kem_ciphertext_and_wrong_kem_ids_are_rejected_without_consuming_anyt
     let mut alice = Session::initiate(&alice_id, &bundle, &mut rng).unwrap();
     let m = alice.encrypt(&mut rng, b"one-time KEM").unwrap();
     let before = snap_prekeys(&bob.prekeys);
-    let edit = |f: &dyn Fn(&mut Vec<(u32, Pb)>)| {
+    let edit = |f: common::FieldEdit<'_>| {
         let mut parts = common::split_wire(&m);
         f(parts.prekey.as_mut().unwrap());
         common::join_wire(&parts)
@@ -287,7 +289,7 @@ fn later_prekey_messages_must_repeat_the_kem_fields() {
     // Alice has not heard back: her next messages are prekey messages too.
     let m = f.alice.encrypt(&mut f.rng, b"second").unwrap();
     let before = snap(&f.bob_s);
-    let edited = |edit: &dyn Fn(&mut Vec<(u32, Pb)>)| {
+    let edited = |edit: common::FieldEdit<'_>| {
         let mut parts = common::split_wire(&m);
         edit(parts.prekey.as_mut().unwrap());
         common::join_wire(&parts)
@@ -488,5 +490,125 @@ fn wire_sizes_with_and_without_pq() {
         cl_bundle.len(),
         m1.len(),
         m2.len()
+    );
+}
+
+#[test]
+fn inconsistent_pq_state_is_refused() {
+    use sealpost::StateError;
+    let f = common::fixture(814, 0, false);
+    let alice = f.alice.to_bytes();
+    let bob = f.bob_s.to_bytes();
+    let refuse = |bytes: &[u8], edit: common::FieldEdit<'_>, what: &str| {
+        let edited = common::edit_record(bytes, edit);
+        assert_eq!(
+            Session::from_bytes(&edited).unwrap_err(),
+            StateError::Malformed,
+            "{what}"
+        );
+    };
+    // The responder's digest without the KEM id it belongs to.
+    refuse(
+        &bob,
+        &|s| s.retain(|(n, _)| *n != 16),
+        "digest without KEM id",
+    );
+    // A digest of the wrong length, or none on a responder's PQXDH session.
+    refuse(
+        &bob,
+        &|s| common::pb_set(s, 17, Pb::Bytes(vec![1; 31])),
+        "short digest",
+    );
+    refuse(
+        &bob,
+        &|s| s.retain(|(n, _)| *n != 17),
+        "PQ responder without digest",
+    );
+    // An initiator never holds a digest.
+    refuse(
+        &alice,
+        &|s| common::pb_set(s, 17, Pb::Bytes(vec![1; 32])),
+        "initiator digest",
+    );
+    // Alice's pending prekey names another KEM prekey than the session, or lacks the ciphertext.
+    fn edit_pending(edit: common::FieldEdit<'_>) -> impl Fn(&mut Fields) + '_ {
+        move |s: &mut Fields| {
+            let mut p = common::pb_decode(common::pb_get(s, 11).unwrap().bytes());
+            edit(&mut p);
+            common::pb_set(s, 11, Pb::Bytes(common::pb_encode(&p)));
+        }
+    }
+    refuse(
+        &alice,
+        &edit_pending(&|p| {
+            let id = common::pb_get(p, 4).unwrap().varint();
+            common::pb_set(p, 4, Pb::Varint(id + 1));
+        }),
+        "pending KEM id differs",
+    );
+    refuse(
+        &alice,
+        &edit_pending(&|p| p.retain(|(n, _)| *n != 5)),
+        "pending KEM id without ciphertext",
+    );
+    refuse(
+        &alice,
+        &edit_pending(&|p| p.retain(|(n, _)| *n != 4 && *n != 5)),
+        "classical pending prekey on a PQ session",
+    );
+    refuse(
+        &alice,
+        &edit_pending(&|p| common::pb_set(p, 5, Pb::Bytes(vec![0; KEM_CIPHERTEXT_LEN + 1]))),
+        "long pending ciphertext",
+    );
+
+    // Prekey records.
+    let mut rng = common::rng(815);
+    let id = IdentityKeyPair::generate(&mut rng);
+    let mut pq = PreKeys::new();
+    pq.generate_signed_prekey(&id, 1, &mut rng).unwrap();
+    pq.generate_one_time_kem_prekeys(&id, 2, &mut rng).unwrap();
+    let pq = pq.to_bytes();
+    let refuse_prekeys = |edit: common::FieldEdit<'_>, what: &str| {
+        assert_eq!(
+            PreKeys::from_bytes(&common::edit_record(&pq, edit)).unwrap_err(),
+            StateError::Malformed,
+            "{what}"
+        );
+    };
+    refuse_prekeys(&|r| common::pb_set(r, 9, Pb::Varint(3)), "unknown policy");
+    // Disabled (field 9 absent, as in records written before PQXDH) yet holding KEM prekeys.
+    refuse_prekeys(&|r| r.retain(|(n, _)| *n != 9), "disabled with KEM prekeys");
+    // Two one-time KEM prekeys with one id.
+    refuse_prekeys(
+        &|r| {
+            let first = r.iter().find(|(n, _)| *n == 7).unwrap().1.clone();
+            for (n, v) in r.iter_mut() {
+                if *n == 7 {
+                    *v = first.clone();
+                }
+            }
+        },
+        "duplicate KEM prekey ids",
+    );
+    // A signed prekey without its last-resort KEM prekey under a PQ policy.
+    refuse_prekeys(
+        &|r| {
+            let (_, spk) = r.iter_mut().find(|(n, _)| *n == 3).unwrap();
+            let mut s = common::pb_decode(spk.bytes());
+            s.retain(|(n, _)| *n != 6);
+            *spk = Pb::Bytes(common::pb_encode(&s));
+        },
+        "signed prekey without last-resort KEM prekey",
+    );
+    // A KEM seed of the wrong length.
+    refuse_prekeys(
+        &|r| {
+            let (_, k) = r.iter_mut().find(|(n, _)| *n == 7).unwrap();
+            let mut s = common::pb_decode(k.bytes());
+            common::pb_set(&mut s, 2, Pb::Bytes(vec![7; 63]));
+            *k = Pb::Bytes(common::pb_encode(&s));
+        },
+        "short KEM seed",
     );
 }
