@@ -2,9 +2,9 @@
 //! made of (DESIGN.md §9: handshake <= 1.1x floor).
 //!
 //! Against a classical responder (`PostQuantum::Disabled`, bundle checked with
-//! `verify_allowing_classical`). Initiator: `PreKeyBundle::from_bytes` + `verify` + `Session::initiate` + the first (prekey)
-//! message of 64 B. Responder: `Envelope::parse` + `Session::accept` of that message. Both with
-//! a one-time prekey (4 DHs in X3DH).
+//! `verify_allowing_classical`). Initiator: `PreKeyBundle::from_bytes` + verify +
+//! `Session::initiate` + the first (prekey) message of 64 B. Responder: `Envelope::parse` +
+//! `Session::accept` of that message. Both with a one-time prekey (4 DHs in X3DH).
 
 mod common;
 
@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::StaticSecret;
 
 use common::{
-    Aead, Buf, FloorSender, PreKeyFields, Put, RustCrypto, Val, dh, fields, hkdf_32, identity_key,
+    Aead, Buf, Dispatch, FloorSender, PreKeyFields, Put, Val, dh, fields, hkdf_32, identity_key,
     kdf_ck, kdf_rk, paired, session_tag, time_n, x3dh_sk, x25519_keygen,
 };
 
@@ -83,7 +83,7 @@ fn floor_initiate(
         opk_id: Some(opk_id),
         kem: None,
     };
-    chain.encrypt_framed::<RustCrypto>(rng, Some(&fields), pt, &mut out);
+    chain.encrypt_framed::<Dispatch>(rng, Some(&fields), pt, &mut out);
     out
 }
 
@@ -119,7 +119,7 @@ fn floor_accept(bob: &BobSecrets, msg: &[u8], out: &mut Vec<u8>) -> bool {
     let mut aad = Buf::<128>::new();
     aad.put(&prefix(&ik, &bob.identity));
     aad.put(p.header);
-    RustCrypto::open_append(
+    Dispatch::open_append(
         &mk,
         &common::nonce(&p.guard),
         aad.as_slice(),
