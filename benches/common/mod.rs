@@ -22,8 +22,9 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use rand_core::Rng;
 use sealpost::consts::{
-    AEAD_TAG_LEN, CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED, KEM_CIPHERTEXT_LEN, LABEL_RATCHET,
-    LABEL_SESSION_TAG, LABEL_SIGNED_PREKEY, LABEL_X3DH, PROTOCOL_VERSION,
+    AEAD_TAG_LEN, CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED, KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN, LABEL_KEM_PREKEY, LABEL_PQXDH, LABEL_RATCHET, LABEL_SESSION_TAG,
+    LABEL_SIGNED_PREKEY, LABEL_X3DH, PROTOCOL_VERSION,
 };
 use sealpost::{
     Envelope, IdentityKeyPair, PostQuantum, PreKeyBundle, PreKeys, Session, VerifiedBundle,
@@ -699,6 +700,46 @@ pub fn spk_message(id: u32, public: &[u8; 32]) -> [u8; 51] {
     m[15..19].copy_from_slice(&id.to_be_bytes());
     m[19..].copy_from_slice(public);
     m
+}
+
+/// The message an identity signs for an ML-KEM prekey: label || id (u32 BE) || key (1210 B).
+#[inline]
+pub fn kem_prekey_message(
+    id: u32,
+    public: &[u8; KEM_PUBLIC_KEY_LEN],
+) -> [u8; KEM_PREKEY_MESSAGE_LEN] {
+    let mut m = [0u8; KEM_PREKEY_MESSAGE_LEN];
+    let l = LABEL_KEM_PREKEY.len();
+    m[..l].copy_from_slice(LABEL_KEM_PREKEY);
+    m[l..l + 4].copy_from_slice(&id.to_be_bytes());
+    m[l + 4..].copy_from_slice(public);
+    m
+}
+
+/// Length of the message an ML-KEM prekey signature covers.
+pub const KEM_PREKEY_MESSAGE_LEN: usize = LABEL_KEM_PREKEY.len() + 4 + KEM_PUBLIC_KEY_LEN;
+
+/// `verify_strict` of an ML-KEM prekey signature with an already decoded key.
+#[inline]
+pub fn verify_kem_prekey(
+    vk: &VerifyingKey,
+    id: u32,
+    public: &[u8; KEM_PUBLIC_KEY_LEN],
+    sig: &[u8; 64],
+) {
+    vk.verify_strict(&kem_prekey_message(id, public), &Signature::from_bytes(sig))
+        .unwrap();
+}
+
+/// PQXDH SK from the DH outputs and the ML-KEM shared secret.
+#[inline]
+pub fn pqxdh_sk(dhs: &[[u8; 32]], ss: &[u8; 32]) -> [u8; 32] {
+    let mut parts: [&[u8]; 6] = [&[0xff; 32], &[], &[], &[], &[], &[]];
+    for (slot, d) in parts[1..].iter_mut().zip(dhs) {
+        *slot = d;
+    }
+    parts[dhs.len() + 1] = ss;
+    hkdf_32(&[0u8; 32], &parts[..=dhs.len() + 1], LABEL_PQXDH)
 }
 
 /// X3DH SK from the DH outputs.
