@@ -22,10 +22,13 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use rand_core::Rng;
 use sealpost::consts::{
-    AEAD_TAG_LEN, CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED, LABEL_RATCHET, LABEL_SESSION_TAG,
+    AEAD_TAG_LEN, CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED, KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN, LABEL_KEM_PREKEY, LABEL_PQXDH, LABEL_RATCHET, LABEL_SESSION_TAG,
     LABEL_SIGNED_PREKEY, LABEL_X3DH, PROTOCOL_VERSION,
 };
-use sealpost::{Envelope, IdentityKeyPair, PreKeyBundle, PreKeys, Session, VerifiedBundle};
+use sealpost::{
+    Envelope, IdentityKeyPair, PostQuantum, PreKeyBundle, PreKeys, Session, VerifiedBundle,
+};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -60,24 +63,38 @@ pub fn criterion_home() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Parties and sessions
 
-/// A responder with one signed prekey and one one-time prekey, and an initiator identity.
+/// A responder with one signed prekey (and, unless post-quantum prekeys are disabled, its
+/// last-resort ML-KEM prekey) and one one-time prekey, and an initiator identity.
 pub struct Parties {
     pub alice: IdentityKeyPair,
     pub bob: IdentityKeyPair,
     pub prekeys: PreKeys,
     pub spk_id: u32,
     pub otk_id: u32,
+    /// The ML-KEM prekey in the bundle; `None` for a classical responder.
+    pub kem_id: Option<u32>,
     pub bundle_bytes: Vec<u8>,
 }
 
 impl Parties {
+    /// The default responder (`PreKeys::new()`: PQXDH required), publishing a PQ bundle.
     pub fn new(rng: &mut ChaCha20Rng) -> Self {
+        Self::with_policy(rng, PostQuantum::Required)
+    }
+
+    /// A classical (X3DH-only) responder: `PostQuantum::Disabled`, a bundle without ML-KEM.
+    pub fn classical(rng: &mut ChaCha20Rng) -> Self {
+        Self::with_policy(rng, PostQuantum::Disabled)
+    }
+
+    pub fn with_policy(rng: &mut ChaCha20Rng, policy: PostQuantum) -> Self {
         let bob = IdentityKeyPair::generate(rng);
-        let mut prekeys = PreKeys::new();
+        let mut prekeys = PreKeys::with_post_quantum(policy);
         let spk_id = prekeys
             .generate_signed_prekey(&bob, 1_700_000_000, rng)
             .unwrap();
         let otk_id = prekeys.generate_one_time_prekeys(1, rng).unwrap()[0];
+        let kem_id = prekeys.last_resort_kem_prekey_id();
         let bundle_bytes = prekeys.bundle(&bob, Some(otk_id)).unwrap().to_bytes();
         let alice = IdentityKeyPair::generate(rng);
         Parties {
@@ -86,15 +103,20 @@ impl Parties {
             prekeys,
             spk_id,
             otk_id,
+            kem_id,
             bundle_bytes,
         }
     }
 
+    /// The bundle as an initiator verifies it: `verify` (which requires the ML-KEM prekey) for
+    /// a PQ bundle, `verify_allowing_classical` for a classical one.
     pub fn verified_bundle(&self) -> VerifiedBundle {
-        PreKeyBundle::from_bytes(&self.bundle_bytes)
-            .unwrap()
-            .verify()
-            .unwrap()
+        let bundle = PreKeyBundle::from_bytes(&self.bundle_bytes).unwrap();
+        if self.kem_id.is_some() {
+            bundle.verify().unwrap()
+        } else {
+            bundle.verify_allowing_classical().unwrap()
+        }
     }
 }
 
@@ -104,18 +126,24 @@ pub struct Pair {
     pub alice: Session,
     pub bob: Session,
     pub rng: ChaCha20Rng,
-    /// The session's tag key, derived from the X3DH secret (for floors that check the tag).
+    /// The session's tag key, derived from the handshake secret SK (for floors that check the
+    /// tag).
     pub tag_key: [u8; 32],
 }
 
+/// A pair from the default (PQXDH) handshake.
 pub fn established(seed: u64) -> Pair {
     let mut rng = rng(seed);
     let mut p = Parties::new(&mut rng);
     let bundle = p.verified_bundle();
-    // Session::initiate draws EK_A's secret first: replay it to learn SK through hazmat.
-    let mut ek = [0u8; 32];
-    fork(&rng).fill_bytes(&mut ek);
-    let x3dh = sealpost::hazmat::x3dh_initiator(&p.alice, &ek, &bundle).unwrap();
+    // Session::initiate draws EK_A's secret, then the ML-KEM encapsulation randomness m:
+    // replay both to learn SK through hazmat.
+    let (mut ek, mut kem_m) = ([0u8; 32], [0u8; 32]);
+    let mut replay = fork(&rng);
+    replay.fill_bytes(&mut ek);
+    replay.fill_bytes(&mut kem_m);
+    let pqxdh = sealpost::hazmat::pqxdh_initiator(&p.alice, &ek, &kem_m, &bundle).unwrap();
+    assert!(bundle.is_post_quantum());
     let mut alice = Session::initiate(&p.alice, &bundle, &mut rng).unwrap();
     let m = alice.encrypt(&mut rng, b"hello").unwrap();
     let Envelope::PreKey(first) = Envelope::parse(&m).unwrap() else {
@@ -128,7 +156,7 @@ pub fn established(seed: u64) -> Pair {
         alice,
         bob,
         rng,
-        tag_key: hkdf_32(&[0u8; 32], &[&x3dh.shared_secret], LABEL_SESSION_TAG),
+        tag_key: hkdf_32(&[0u8; 32], &[&pqxdh.shared_secret], LABEL_SESSION_TAG),
     }
 }
 
@@ -533,14 +561,22 @@ pub fn aad_with_header(
     b
 }
 
-/// Prekey-message fields: identity, base key, signed prekey id, one-time prekey id.
-pub type PreKeyFields = ([u8; 32], [u8; 32], u32, Option<u32>);
+/// Prekey-message fields: identity, base key, signed prekey id, one-time prekey id, and for
+/// PQXDH the ML-KEM prekey id and ciphertext.
+pub struct PreKeyFields<'a> {
+    pub identity: [u8; 32],
+    pub base_key: [u8; 32],
+    pub spk_id: u32,
+    pub opk_id: Option<u32>,
+    pub kem: Option<(u32, &'a [u8; KEM_CIPHERTEXT_LEN])>,
+}
 
-/// Everything of an envelope before the ciphertext (`ct_len` bytes, tag included).
+/// Everything of an envelope before the ciphertext (`ct_len` bytes, tag included). The PQXDH
+/// fields 6 and 7 go before field 5, as sealpost writes them.
 #[inline]
 pub fn envelope_prefix(
     out: &mut Vec<u8>,
-    prekey: Option<&PreKeyFields>,
+    prekey: Option<&PreKeyFields<'_>>,
     header: &[u8],
     ct_len: usize,
 ) {
@@ -550,22 +586,31 @@ pub fn envelope_prefix(
     out.varint(u64::from(PROTOCOL_VERSION));
     match prekey {
         None => out.len_field(3, body),
-        Some((ik, ek, spk, opk)) => {
+        Some(p) => {
             let len = 2 * field(1, 32)
-                + if *spk == 0 {
+                + if p.spk_id == 0 {
                     0
                 } else {
-                    1 + varint_len(u64::from(*spk))
+                    1 + varint_len(u64::from(p.spk_id))
                 }
-                + opk.map_or(0, |v| 1 + varint_len(u64::from(v)))
+                + p.opk_id.map_or(0, |v| 1 + varint_len(u64::from(v)))
+                + p.kem.map_or(0, |(id, ct)| {
+                    1 + varint_len(u64::from(id)) + field(7, ct.len())
+                })
                 + field(5, body);
             out.len_field(2, len);
-            out.bytes_field(1, ik);
-            out.bytes_field(2, ek);
-            out.u32_field(3, *spk);
-            if let Some(v) = opk {
+            out.bytes_field(1, &p.identity);
+            out.bytes_field(2, &p.base_key);
+            out.u32_field(3, p.spk_id);
+            if let Some(v) = p.opk_id {
                 out.varint(4 << 3);
-                out.varint(u64::from(*v));
+                out.varint(u64::from(v));
+            }
+            if let Some((id, ct)) = p.kem {
+                // proto3 `optional`: written even when zero.
+                out.varint(6 << 3);
+                out.varint(u64::from(id));
+                out.bytes_field(7, ct);
             }
             out.len_field(5, body);
         }
@@ -657,6 +702,46 @@ pub fn spk_message(id: u32, public: &[u8; 32]) -> [u8; 51] {
     m
 }
 
+/// The message an identity signs for an ML-KEM prekey: label || id (u32 BE) || key (1210 B).
+#[inline]
+pub fn kem_prekey_message(
+    id: u32,
+    public: &[u8; KEM_PUBLIC_KEY_LEN],
+) -> [u8; KEM_PREKEY_MESSAGE_LEN] {
+    let mut m = [0u8; KEM_PREKEY_MESSAGE_LEN];
+    let l = LABEL_KEM_PREKEY.len();
+    m[..l].copy_from_slice(LABEL_KEM_PREKEY);
+    m[l..l + 4].copy_from_slice(&id.to_be_bytes());
+    m[l + 4..].copy_from_slice(public);
+    m
+}
+
+/// Length of the message an ML-KEM prekey signature covers.
+pub const KEM_PREKEY_MESSAGE_LEN: usize = LABEL_KEM_PREKEY.len() + 4 + KEM_PUBLIC_KEY_LEN;
+
+/// `verify_strict` of an ML-KEM prekey signature with an already decoded key.
+#[inline]
+pub fn verify_kem_prekey(
+    vk: &VerifyingKey,
+    id: u32,
+    public: &[u8; KEM_PUBLIC_KEY_LEN],
+    sig: &[u8; 64],
+) {
+    vk.verify_strict(&kem_prekey_message(id, public), &Signature::from_bytes(sig))
+        .unwrap();
+}
+
+/// PQXDH SK from the DH outputs and the ML-KEM shared secret.
+#[inline]
+pub fn pqxdh_sk(dhs: &[[u8; 32]], ss: &[u8; 32]) -> [u8; 32] {
+    let mut parts: [&[u8]; 6] = [&[0xff; 32], &[], &[], &[], &[], &[]];
+    for (slot, d) in parts[1..].iter_mut().zip(dhs) {
+        *slot = d;
+    }
+    parts[dhs.len() + 1] = ss;
+    hkdf_32(&[0u8; 32], &parts[..=dhs.len() + 1], LABEL_PQXDH)
+}
+
 /// X3DH SK from the DH outputs.
 #[inline]
 pub fn x3dh_sk(dhs: &[[u8; 32]]) -> [u8; 32] {
@@ -723,7 +808,7 @@ impl FloorSender {
     pub fn encrypt_framed<A: Aead>(
         &mut self,
         rng: &mut ChaCha20Rng,
-        prekey: Option<&PreKeyFields>,
+        prekey: Option<&PreKeyFields<'_>>,
         pt: &[u8],
         out: &mut Vec<u8>,
     ) {
