@@ -57,6 +57,26 @@ pub struct IdentityKey {
     dh: [u8; 32],
 }
 
+/// `p - 1 = 2^255 - 20`, little-endian: the `y` of the order-2 point `(0, -1)`.
+const P_MINUS_ONE: [u8; 32] = {
+    let mut b = [0xff; 32];
+    b[0] = 0xec;
+    b[31] = 0x7f;
+    b
+};
+
+/// Whether `bytes` is the canonical encoding of the point it names: `y < p`, and no sign bit on
+/// `x = 0` (which is `y = 1` or `y = p - 1`). `decompress` accepts both forms; this is the same
+/// verdict as comparing with the re-encoded point, without the field inversion that costs.
+fn is_canonical_encoding(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let sign = bytes[31] >> 7;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    crate::wire::is_canonical_x25519(&y) && (sign == 0 || (y != one && y != P_MINUS_ONE))
+}
+
 impl IdentityKey {
     /// Parses and validates a 32-byte Ed25519 public key.
     ///
@@ -68,8 +88,7 @@ impl IdentityKey {
         let point = CompressedEdwardsY(arr)
             .decompress()
             .ok_or(KeyError::NotOnCurve)?;
-        // decompress() accepts y >= p and a sign bit on x = 0; re-encoding exposes both.
-        if point.compress().as_bytes() != &arr {
+        if !is_canonical_encoding(&arr) {
             return Err(KeyError::NonCanonical);
         }
         if point.is_small_order() {
@@ -308,6 +327,42 @@ mod tests {
             let parsed = IdentityKey::from_bytes(id.public_key().as_bytes());
             assert_eq!(parsed.ok().as_ref(), Some(id.public_key()));
         }
+    }
+
+    /// The byte check gives the verdict of re-encoding the decompressed point, on every
+    /// encoding near the edges (small y, y >= p, y = p - 1, either sign) and on real keys.
+    #[test]
+    fn canonical_check_matches_reencoding() {
+        let mut rng = rand::rng();
+        let mut cases: Vec<[u8; 32]> = (0..32)
+            .map(|_| IdentityKeyPair::generate(&mut rng).public_key().to_bytes())
+            .collect();
+        for low in 0u8..=40 {
+            let mut small = [0u8; 32];
+            small[0] = low;
+            let mut above_p = P_MINUS_ONE;
+            // p - 1 + low: p - 1, then p, p + 1, ... (y >= p) until the low byte wraps.
+            above_p[0] = above_p[0].wrapping_add(low);
+            cases.extend([small, above_p]);
+        }
+        cases.push([0xff; 32]);
+        let mut checked = 0;
+        for mut b in cases {
+            for sign in [0u8, 0x80] {
+                b[31] = (b[31] & 0x7f) | sign;
+                let Some(point) = CompressedEdwardsY(b).decompress() else {
+                    continue;
+                };
+                assert_eq!(
+                    is_canonical_encoding(&b),
+                    point.compress().to_bytes() == b,
+                    "{}",
+                    hex::encode(b)
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "{checked}");
     }
 
     #[test]
