@@ -19,6 +19,7 @@ use crate::error::SealError;
 use crate::keys::{IdentityKeyPair, Secret32};
 use crate::prekey::PreKeys;
 use crate::record::SessionRecord;
+use crate::state::Origin;
 
 const NONCE_LEN: usize = 12;
 const SEAL_LABEL: &[u8] = b"sealpost record";
@@ -104,11 +105,17 @@ impl SessionRecord {
 
     /// Decrypts and decodes a record sealed with [`seal`](Self::seal).
     ///
+    /// Once the AEAD has authenticated the record under `key`, its identity keys are trusted to
+    /// have passed [`IdentityKey::from_bytes`](crate::IdentityKey::from_bytes) before they were
+    /// sealed, and only their lengths and encodings are checked again; everything else is
+    /// checked as in [`from_bytes`](Self::from_bytes) (PROTOCOL.md §6.4). So keep `key` as
+    /// secret as the records themselves: whoever holds it can write any session state anyway.
+    ///
     /// # Errors
     /// [`SealError`].
     pub fn open(sealed: &[u8], key: &StorageKey) -> Result<Self, SealError> {
         let bytes = open(key, RECORD_KIND_SESSION, sealed, MAX_SESSION_RECORD_SIZE)?;
-        SessionRecord::from_bytes(&bytes).map_err(SealError::State)
+        SessionRecord::decode(&bytes, Origin::Sealed).map_err(SealError::State)
     }
 }
 
