@@ -29,10 +29,12 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, failed: false }
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, ()> {
         let mut value = 0u64;
         for i in 0..10 {
@@ -49,6 +51,7 @@ impl<'a> Reader<'a> {
         Err(())
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], ()> {
         if n > self.buf.len() {
             return Err(());
@@ -58,6 +61,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    #[inline]
     fn next_field(&mut self) -> Result<(u32, Option<(u8, Value<'a>)>), ()> {
         let key = self.varint()?;
         let field = u32::try_from(key >> 3).map_err(|_| ())?;
@@ -83,6 +87,7 @@ impl<'a> Iterator for Reader<'a> {
     /// skipped.
     type Item = Result<(u32, u8, Value<'a>), ()>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.failed || self.buf.is_empty() {
@@ -102,6 +107,7 @@ impl<'a> Iterator for Reader<'a> {
 
 /// Decodes the fields `0..N` of a message into slots, enforcing at-most-once and wire types.
 /// `schema[i]` is the wire type of field `i + 1`; other field numbers are skipped.
+#[inline]
 pub(crate) fn read_fields<'a, const N: usize>(
     buf: &'a [u8],
     schema: [u8; N],
@@ -122,6 +128,7 @@ pub(crate) fn read_fields<'a, const N: usize>(
 }
 
 /// A varint field's value as `u32`, absent meaning 0 (proto3).
+#[inline]
 pub(crate) fn as_u32(v: Option<Value<'_>>) -> Result<u32, ()> {
     match v {
         None => Ok(0),
@@ -131,6 +138,7 @@ pub(crate) fn as_u32(v: Option<Value<'_>>) -> Result<u32, ()> {
 }
 
 /// An `optional uint32` field: presence is kept.
+#[inline]
 pub(crate) fn as_opt_u32(v: Option<Value<'_>>) -> Result<Option<u32>, ()> {
     match v {
         None => Ok(None),
@@ -139,6 +147,7 @@ pub(crate) fn as_opt_u32(v: Option<Value<'_>>) -> Result<Option<u32>, ()> {
 }
 
 /// A bytes field, absent meaning empty (proto3).
+#[inline]
 pub(crate) fn as_bytes(v: Option<Value<'_>>) -> Result<&[u8], ()> {
     match v {
         None => Ok(&[]),
@@ -148,6 +157,7 @@ pub(crate) fn as_bytes(v: Option<Value<'_>>) -> Result<&[u8], ()> {
 }
 
 /// A bytes field of exactly `N` bytes.
+#[inline]
 pub(crate) fn as_array<const N: usize>(v: Option<Value<'_>>) -> Result<[u8; N], ()> {
     as_bytes(v)?.try_into().map_err(|_| ())
 }
