@@ -8,9 +8,10 @@
 //!   trusts the identity keys in them to have been validated before they were sealed
 //!   (PROTOCOL.md §6.4): only their encodings are checked.
 //! - **unsealed** (`SessionRecord::to_bytes` / `from_bytes`): bytes from anywhere. Decoding
-//!   validates both identity keys in full (`IdentityKey::from_bytes`: decompression, small
-//!   order, torsion), which costs far more than the rest; `identity_validation/0` times just
-//!   those two validations.
+//!   validates both identity keys in full (decompression, small order, torsion), which costs
+//!   far more than the rest: `identity_validation/0` times `IdentityKey::from_bytes` on both,
+//!   and `floor_identity_validation/0` the same checks straight from curve25519-dalek, the floor
+//!   of the unsealed cycle (paired ratio written for `benches/report.py`).
 //!
 //! The record is the business's side of a conversation: one session after a round trip, then
 //! `k` skipped keys of the customer's current chain. Sizes go to
@@ -22,7 +23,20 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use sealpost::{IdentityKey, PreKeys, SessionRecord, StorageKey};
+
+use common::{paired, time_n};
+
+/// V1 from the primitive crate: canonical `y`, on the curve, not small order, torsion-free
+/// (a sign bit on `x = 0` only occurs on small-order points). No X25519 form: a restored
+/// session does not need it.
+fn floor_validate(bytes: &[u8; 32]) -> bool {
+    common::canonical_y(bytes)
+        && CompressedEdwardsY(*bytes)
+            .decompress()
+            .is_some_and(|p| !p.is_small_order() && p.is_torsion_free())
+}
 
 /// The records of a conversation between `Parties::alice` (customer) and `Parties::bob`
 /// (business): the business's record after the customer's first message, the reply, and a
@@ -152,6 +166,15 @@ fn record(c: &mut Criterion) {
             session.local_identity().to_bytes(),
             session.remote_identity().to_bytes(),
         ];
+        // The floor accepts the valid keys and refuses one with a torsion component.
+        let torsion = (CompressedEdwardsY(ids[0]).decompress().unwrap()
+            + curve25519_dalek::constants::EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        for (id, valid) in [(ids[0], true), (ids[1], true), (torsion, false)] {
+            assert_eq!(floor_validate(&id), valid);
+            assert_eq!(IdentityKey::from_bytes(&id).is_ok(), valid);
+        }
         g.bench_with_input(
             BenchmarkId::new("identity_validation", k),
             &ids,
@@ -162,6 +185,23 @@ fn record(c: &mut Criterion) {
                     }
                 })
             },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("floor_identity_validation", k),
+            &ids,
+            |b, ids| b.iter(|| black_box(ids).iter().all(floor_validate)),
+        );
+        let op = |n| {
+            time_n(n, || {
+                drop(SessionRecord::from_bytes(&record.to_bytes()).unwrap())
+            })
+        };
+        let floor = |n| time_n(n, || assert!(black_box(&ids).iter().all(floor_validate)));
+        paired(
+            "record/encode_decode/0",
+            "record/floor_identity_validation/0",
+            op,
+            floor,
         );
     }
     g.finish();
