@@ -7,6 +7,9 @@
 //!   pairwise encryptions of the distribution message.
 //! - `fanout_1000`: one broadcast to 1,000 subscribers against 1,000 pairwise encryptions of the
 //!   same plaintext.
+//! - `group_size`: group encrypt and decrypt of 64 B in groups of N = 10 / 100 / 1,000 members
+//!   (DESIGN.md §9: flat in the number of members): the admin sends, and decrypts a member's
+//!   message while holding the chains of all N members.
 //!
 //! The crossover N (where one signed group message costs the sender less than N pairwise
 //! messages) is `group_encrypt / pairwise per message`, read off these medians.
@@ -20,7 +23,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sealpost::group::{BroadcastList, BroadcastSubscription, ChannelId, Group};
-use sealpost::{Envelope, IdentityKeyPair, PreKeyBundle, PreKeys, Session, hazmat};
+use sealpost::{Envelope, IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeys, Session, hazmat};
 
 const SIZES: [usize; 2] = [64, 1024];
 
@@ -253,11 +256,68 @@ fn fanout_1000(c: &mut Criterion) {
     g.finish();
 }
 
+/// A group of `n` members besides its admin (the business) in which every member joined and
+/// sent its distribution to the admin. Returns the admin's group, the last member's group and
+/// that member's identity.
+fn populated(n: usize, rng: &mut ChaCha20Rng) -> (Group, Group, IdentityKey) {
+    let f = fleet(n, rng);
+    let ids: Vec<IdentityKey> = f.customers.iter().map(|c| *c.public_key()).collect();
+    let (mut admin, invites) =
+        Group::create(&f.business, ChannelId::new(b"bench").unwrap(), &ids, rng).unwrap();
+    assert_eq!(invites.len(), 1);
+    let mut last = None;
+    // The payloads would travel over the pairwise sessions; handing them over directly keeps
+    // the setup short and leaves the groups in the same state.
+    for (at_customer, at_business) in f.at_customer.iter().zip(&f.at_business) {
+        let (member, replies) = Group::join(at_customer, invites[0].expose_payload(), rng).unwrap();
+        admin
+            .receive(at_business, replies[0].expose_payload(), rng)
+            .unwrap();
+        last = Some(member);
+    }
+    (admin, last.unwrap(), ids[n - 1])
+}
+
+fn group_size(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let pt = [0x5a; 64];
+    let mut g = c.benchmark_group("group_size");
+    g.throughput(Throughput::Bytes(pt.len() as u64));
+    for n in [10usize, 100, 1000] {
+        let (mut admin, mut member, member_id) = populated(n, &mut rng);
+        assert_eq!(admin.members().len(), n + 1);
+        assert_eq!(admin.chains_held(&member_id), 1);
+        let mut out = Vec::with_capacity(256);
+        g.bench_function(BenchmarkId::new("encrypt_64", n), |b| {
+            b.iter(|| {
+                out.clear();
+                admin
+                    .encrypt_into(&mut rng, black_box(&pt), &mut out)
+                    .unwrap();
+                black_box(out.len())
+            })
+        });
+        g.bench_function(BenchmarkId::new("decrypt_64", n), |b| {
+            b.iter_batched(
+                || member.encrypt(&mut rng, &pt).unwrap(),
+                |m| {
+                    out.clear();
+                    admin.decrypt_into(&member_id, &m, &mut out).unwrap();
+                    black_box(out.len())
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     group_encrypt,
     group_decrypt,
     distribution,
-    fanout_1000
+    fanout_1000,
+    group_size
 );
 criterion_main!(benches);

@@ -7,10 +7,11 @@
 //! backend at run time but sets up each key without AVX2 enabled, about 1 µs per key, and
 //! every message here has a fresh key; libcrux has no such setup cost, while RustCrypto's AVX2
 //! ChaCha20 is about twice as fast on long inputs (BENCHMARKS.md). Both give the same bytes;
-//! the tests below check it on every size around the threshold.
+//! the tests below check it on every size around the threshold. Records at rest (`seal.rs`)
+//! go through the same functions with their random 96-bit nonce.
 
 use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Tag};
 
 use crate::consts::{AEAD_TAG_LEN, REUSE_GUARD_LEN};
 use crate::kdf::MessageKey;
@@ -24,10 +25,6 @@ fn nonce_bytes(guard: &[u8; REUSE_GUARD_LEN]) -> [u8; 12] {
     n
 }
 
-fn nonce(guard: &[u8; REUSE_GUARD_LEN]) -> Nonce {
-    nonce_bytes(guard).into()
-}
-
 /// Appends `ciphertext || tag` of `plaintext` to `out`.
 pub(crate) fn seal_into(
     key: &MessageKey,
@@ -36,30 +33,7 @@ pub(crate) fn seal_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let start = out.len();
-    if plaintext.len() <= SMALL_MESSAGE_MAX {
-        out.resize(start + plaintext.len() + AEAD_TAG_LEN, 0);
-        let sealed = libcrux_chacha20poly1305::encrypt(
-            key.as_bytes(),
-            plaintext,
-            &mut out[start..],
-            aad,
-            &nonce_bytes(guard),
-        );
-        // Fails only for inputs over 4 GiB or a short output buffer, both excluded here.
-        if sealed.is_err() {
-            unreachable!("lengths are bounded and the output is sized");
-        }
-        return;
-    }
-    let cipher = ChaCha20Poly1305::new(&(*key.as_bytes()).into());
-    out.reserve(plaintext.len() + AEAD_TAG_LEN);
-    out.extend_from_slice(plaintext);
-    match cipher.encrypt_inout_detached(&nonce(guard), aad, (&mut out[start..]).into()) {
-        Ok(tag) => out.extend_from_slice(&tag),
-        // Fails only past 2^38 bytes of plaintext; callers bound plaintext at MAX_PLAINTEXT_SIZE.
-        Err(_) => unreachable!("plaintext length is bounded by the caller"),
-    }
+    seal_with_nonce(key.as_bytes(), &nonce_bytes(guard), aad, plaintext, out);
 }
 
 /// Decrypts `ciphertext || tag` into `out` (appended). On failure `out` is restored to its
@@ -67,6 +41,54 @@ pub(crate) fn seal_into(
 pub(crate) fn open_into(
     key: &MessageKey,
     guard: &[u8; REUSE_GUARD_LEN],
+    aad: &[u8],
+    ciphertext_and_tag: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ()> {
+    open_with_nonce(
+        key.as_bytes(),
+        &nonce_bytes(guard),
+        aad,
+        ciphertext_and_tag,
+        out,
+    )
+}
+
+/// [`seal_into`] with any 96-bit nonce (records at rest draw theirs at random, `seal.rs`).
+pub(crate) fn seal_with_nonce(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    if plaintext.len() <= SMALL_MESSAGE_MAX {
+        out.resize(start + plaintext.len() + AEAD_TAG_LEN, 0);
+        let sealed =
+            libcrux_chacha20poly1305::encrypt(key, plaintext, &mut out[start..], aad, nonce);
+        // Fails only for inputs over 4 GiB or a short output buffer, both excluded here.
+        if sealed.is_err() {
+            unreachable!("lengths are bounded and the output is sized");
+        }
+        return;
+    }
+    let cipher = ChaCha20Poly1305::new(&(*key).into());
+    out.reserve(plaintext.len() + AEAD_TAG_LEN);
+    out.extend_from_slice(plaintext);
+    match cipher.encrypt_inout_detached(&(*nonce).into(), aad, (&mut out[start..]).into()) {
+        Ok(tag) => out.extend_from_slice(&tag),
+        // Fails only past 2^38 bytes of plaintext; callers bound it far below (MAX_PLAINTEXT_SIZE,
+        // the record size limits).
+        Err(_) => unreachable!("plaintext length is bounded by the caller"),
+    }
+}
+
+/// [`open_into`] with any 96-bit nonce. Give it an `out` with room for the plaintext if no
+/// copy of it may be left behind in a buffer that a reallocation frees.
+pub(crate) fn open_with_nonce(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
     aad: &[u8],
     ciphertext_and_tag: &[u8],
     out: &mut Vec<u8>,
@@ -79,11 +101,11 @@ pub(crate) fn open_into(
         out.resize(start + ct_len, 0);
         // libcrux checks the tag before it decrypts anything.
         let opened = libcrux_chacha20poly1305::decrypt(
-            key.as_bytes(),
+            key,
             &mut out[start..],
             ciphertext_and_tag,
             aad,
-            &nonce_bytes(guard),
+            nonce,
         );
         if opened.is_err() {
             zeroize::Zeroize::zeroize(&mut out[start..]);
@@ -94,9 +116,9 @@ pub(crate) fn open_into(
     }
     let (ct, tag) = ciphertext_and_tag.split_at(ct_len);
     let tag = Tag::try_from(tag).map_err(|_| ())?;
-    let cipher = ChaCha20Poly1305::new(&(*key.as_bytes()).into());
+    let cipher = ChaCha20Poly1305::new(&(*key).into());
     out.extend_from_slice(ct);
-    match cipher.decrypt_inout_detached(&nonce(guard), aad, (&mut out[start..]).into(), &tag) {
+    match cipher.decrypt_inout_detached(&(*nonce).into(), aad, (&mut out[start..]).into(), &tag) {
         Ok(()) => Ok(()),
         Err(_) => {
             // The AEAD checks the tag before decrypting, but do not rely on it.
@@ -143,7 +165,11 @@ mod tests {
             seal_into(&key, &guard, &aad, &pt, &mut ours);
             let mut reference = pt.clone();
             let tag = ChaCha20Poly1305::new(&(*key.as_bytes()).into())
-                .encrypt_inout_detached(&nonce(&guard), &aad, reference.as_mut_slice().into())
+                .encrypt_inout_detached(
+                    &nonce_bytes(&guard).into(),
+                    &aad,
+                    reference.as_mut_slice().into(),
+                )
                 .unwrap();
             reference.extend_from_slice(&tag);
             assert_eq!(&ours[6..], &reference[..], "{n} bytes");

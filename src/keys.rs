@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
@@ -13,6 +13,7 @@ use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::KeyError;
+use crate::state::Origin;
 
 /// 32 secret bytes that wipe themselves on drop, never print, and compare in constant time.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -47,14 +48,37 @@ impl Eq for Secret32 {}
 
 /// An identity public key: Ed25519, canonically encoded, not small-order, torsion-free.
 ///
-/// The checks happen once, in [`IdentityKey::from_bytes`]; every `IdentityKey` value in the
-/// program has passed them.
+/// The checks happen in [`IdentityKey::from_bytes`], when a key first enters from outside (a
+/// bundle, a prekey message, a record decoded with `from_bytes`). A key restored from a record
+/// opened with the storage key passed them before it was sealed; only its length and encoding
+/// are checked again (PROTOCOL.md §6.4).
 #[derive(Clone, Copy)]
 pub struct IdentityKey {
     /// Ed25519 encoding (canonical).
     bytes: [u8; 32],
-    /// The X25519 (Montgomery) form, computed once.
-    dh: [u8; 32],
+    /// The X25519 (Montgomery) form for X3DH, computed once when a key is parsed for a
+    /// handshake; `None` for keys restored from session state, which no handshake uses again.
+    dh: Option<[u8; 32]>,
+}
+
+/// `p - 1 = 2^255 - 20`, little-endian: the `y` of the order-2 point `(0, -1)`.
+const P_MINUS_ONE: [u8; 32] = {
+    let mut b = [0xff; 32];
+    b[0] = 0xec;
+    b[31] = 0x7f;
+    b
+};
+
+/// Whether `bytes` is the canonical encoding of the point it names: `y < p`, and no sign bit on
+/// `x = 0` (which is `y = 1` or `y = p - 1`). `decompress` accepts both forms; this is the same
+/// verdict as comparing with the re-encoded point, without the field inversion that costs.
+fn is_canonical_encoding(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let sign = bytes[31] >> 7;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    crate::wire::is_canonical_x25519(&y) && (sign == 0 || (y != one && y != P_MINUS_ONE))
 }
 
 impl IdentityKey {
@@ -64,12 +88,20 @@ impl IdentityKey {
     /// [`KeyError`] if the encoding is not a canonical point, the point has small order, or it
     /// has a torsion component.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let (bytes, point) = Self::validate(bytes)?;
+        Ok(IdentityKey {
+            bytes,
+            dh: Some(point.to_montgomery().to_bytes()),
+        })
+    }
+
+    /// Every check of [`from_bytes`](Self::from_bytes) (PROTOCOL.md V1); returns the point.
+    fn validate(bytes: &[u8]) -> Result<([u8; 32], EdwardsPoint), KeyError> {
         let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidLength)?;
         let point = CompressedEdwardsY(arr)
             .decompress()
             .ok_or(KeyError::NotOnCurve)?;
-        // decompress() accepts y >= p and a sign bit on x = 0; re-encoding exposes both.
-        if point.compress().as_bytes() != &arr {
+        if !is_canonical_encoding(&arr) {
             return Err(KeyError::NonCanonical);
         }
         if point.is_small_order() {
@@ -78,16 +110,32 @@ impl IdentityKey {
         if !point.is_torsion_free() {
             return Err(KeyError::Torsion);
         }
-        Ok(IdentityKey {
-            bytes: arr,
-            dh: point.to_montgomery().to_bytes(),
-        })
+        Ok((arr, point))
+    }
+
+    /// An identity key of persisted session state, without its X25519 form (see
+    /// [`dh_public`](Self::dh_public)). [`Origin::Untrusted`] bytes get every check of
+    /// [`from_bytes`](Self::from_bytes). [`Origin::Sealed`] bytes get only the length and
+    /// encoding checks: sealpost sealed them under the storage key, and every identity key it
+    /// holds passed [`from_bytes`](Self::from_bytes) (or belongs to a local key pair) first.
+    pub(crate) fn from_state(bytes: &[u8], origin: Origin) -> Result<Self, KeyError> {
+        let bytes = match origin {
+            Origin::Untrusted => Self::validate(bytes)?.0,
+            Origin::Sealed => {
+                let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidLength)?;
+                if !is_canonical_encoding(&arr) {
+                    return Err(KeyError::NonCanonical);
+                }
+                arr
+            }
+        };
+        Ok(IdentityKey { bytes, dh: None })
     }
 
     fn from_verifying(verifying: &VerifyingKey) -> Self {
         IdentityKey {
             bytes: verifying.to_bytes(),
-            dh: verifying.to_montgomery().to_bytes(),
+            dh: Some(verifying.to_montgomery().to_bytes()),
         }
     }
 
@@ -101,8 +149,17 @@ impl IdentityKey {
         self.bytes
     }
 
+    /// The X25519 form. The handshake only uses keys parsed for it, which carry the form; a key
+    /// restored from state derives it here. A sealed one that does not decompress (only a
+    /// holder of the storage key could have written it) gives `u = 0`, whose DH outputs are
+    /// all zero and refused as non-contributory.
     pub(crate) fn dh_public(&self) -> XPublic {
-        XPublic::from(self.dh)
+        let u = self.dh.unwrap_or_else(|| {
+            CompressedEdwardsY(self.bytes)
+                .decompress()
+                .map_or([0u8; 32], |p| p.to_montgomery().to_bytes())
+        });
+        XPublic::from(u)
     }
 
     /// Checks an Ed25519 signature with `verify_strict` (no small-order keys, canonical `S`).
@@ -308,6 +365,84 @@ mod tests {
             let parsed = IdentityKey::from_bytes(id.public_key().as_bytes());
             assert_eq!(parsed.ok().as_ref(), Some(id.public_key()));
         }
+    }
+
+    /// The byte check gives the verdict of re-encoding the decompressed point, on every
+    /// encoding near the edges (small y, y >= p, y = p - 1, either sign) and on real keys.
+    #[test]
+    fn canonical_check_matches_reencoding() {
+        let mut rng = rand::rng();
+        let mut cases: Vec<[u8; 32]> = (0..32)
+            .map(|_| IdentityKeyPair::generate(&mut rng).public_key().to_bytes())
+            .collect();
+        for low in 0u8..=40 {
+            let mut small = [0u8; 32];
+            small[0] = low;
+            let mut above_p = P_MINUS_ONE;
+            // p - 1 + low: p - 1, then p, p + 1, ... (y >= p) until the low byte wraps.
+            above_p[0] = above_p[0].wrapping_add(low);
+            cases.extend([small, above_p]);
+        }
+        cases.push([0xff; 32]);
+        let mut checked = 0;
+        for mut b in cases {
+            for sign in [0u8, 0x80] {
+                b[31] = (b[31] & 0x7f) | sign;
+                let Some(point) = CompressedEdwardsY(b).decompress() else {
+                    continue;
+                };
+                assert_eq!(
+                    is_canonical_encoding(&b),
+                    point.compress().to_bytes() == b,
+                    "{}",
+                    hex::encode(b)
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "{checked}");
+    }
+
+    #[test]
+    fn state_keys_are_checked_by_origin() {
+        let mut rng = rand::rng();
+        let id = *IdentityKeyPair::generate(&mut rng).public_key();
+        // The same key plus a point of order 8: on the curve, canonical, not torsion-free.
+        let point = CompressedEdwardsY(id.to_bytes()).decompress().unwrap();
+        let torsion = (point + curve25519_dalek::constants::EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        assert_eq!(
+            IdentityKey::from_state(&torsion, Origin::Untrusted),
+            Err(KeyError::Torsion)
+        );
+        // Sealed state is not re-validated on the curve (PROTOCOL.md §6.4)...
+        assert!(IdentityKey::from_state(&torsion, Origin::Sealed).is_ok());
+        // ...but its length and encoding are.
+        let mut y_above_p = P_MINUS_ONE;
+        y_above_p[0] += 1;
+        for origin in [Origin::Untrusted, Origin::Sealed] {
+            let k = IdentityKey::from_state(id.as_bytes(), origin).unwrap();
+            assert_eq!(k, id);
+            // Restored keys derive the X25519 form on demand, the same as computed at parse.
+            assert_eq!(k.dh_public().as_bytes(), id.dh_public().as_bytes());
+            assert_eq!(
+                IdentityKey::from_state(&id.as_bytes()[..31], origin),
+                Err(KeyError::InvalidLength)
+            );
+            // y = p names the point with y = 0, which is on the curve: only the encoding is wrong.
+            assert_eq!(
+                IdentityKey::from_state(&y_above_p, origin),
+                Err(KeyError::NonCanonical)
+            );
+        }
+        // A sealed key that is not a point at all gives the zero u-coordinate, which every DH
+        // refuses as non-contributory.
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        assert!(CompressedEdwardsY(off_curve).decompress().is_none());
+        let k = IdentityKey::from_state(&off_curve, Origin::Sealed).unwrap();
+        assert_eq!(k.dh_public().to_bytes(), [0u8; 32]);
     }
 
     #[test]

@@ -22,18 +22,26 @@ pub(crate) enum Value<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Iterates the fields of one message. Yields `Err(())` once on malformed input, then stops.
+/// Reads the fields of one message, in order.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    failed: bool,
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, failed: false }
+        Reader { buf }
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, ()> {
+        // One byte: every field key here, and most lengths and counters.
+        if let Some((&b, rest)) = self.buf.split_first()
+            && b < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(b));
+        }
         let mut value = 0u64;
         for i in 0..10 {
             let (&b, rest) = self.buf.split_first().ok_or(())?;
@@ -49,6 +57,7 @@ impl<'a> Reader<'a> {
         Err(())
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], ()> {
         if n > self.buf.len() {
             return Err(());
@@ -58,6 +67,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    #[inline]
     fn next_field(&mut self) -> Result<(u32, Option<(u8, Value<'a>)>), ()> {
         let key = self.varint()?;
         let field = u32::try_from(key >> 3).map_err(|_| ())?;
@@ -78,37 +88,20 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl<'a> Iterator for Reader<'a> {
-    /// `(field number, wire type, value)`; fields of wire types this crate never declares are
-    /// skipped.
-    type Item = Result<(u32, u8, Value<'a>), ()>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.failed || self.buf.is_empty() {
-                return None;
-            }
-            match self.next_field() {
-                Ok((f, Some((wt, v)))) => return Some(Ok((f, wt, v))),
-                Ok((_, None)) => continue,
-                Err(()) => {
-                    self.failed = true;
-                    return Some(Err(()));
-                }
-            }
-        }
-    }
-}
-
 /// Decodes the fields `0..N` of a message into slots, enforcing at-most-once and wire types.
 /// `schema[i]` is the wire type of field `i + 1`; other field numbers are skipped.
+#[inline]
 pub(crate) fn read_fields<'a, const N: usize>(
     buf: &'a [u8],
     schema: [u8; N],
 ) -> Result<[Option<Value<'a>>; N], ()> {
     let mut slots = [None; N];
-    for item in Reader::new(buf) {
-        let (field, wt, value) = item?;
+    let mut reader = Reader::new(buf);
+    while !reader.buf.is_empty() {
+        // Fields of wire types this crate never declares (I64, I32) are skipped.
+        let (field, Some((wt, value))) = reader.next_field()? else {
+            continue;
+        };
         let idx = field as usize - 1;
         if idx >= N {
             continue;
@@ -122,6 +115,7 @@ pub(crate) fn read_fields<'a, const N: usize>(
 }
 
 /// A varint field's value as `u32`, absent meaning 0 (proto3).
+#[inline]
 pub(crate) fn as_u32(v: Option<Value<'_>>) -> Result<u32, ()> {
     match v {
         None => Ok(0),
@@ -131,6 +125,7 @@ pub(crate) fn as_u32(v: Option<Value<'_>>) -> Result<u32, ()> {
 }
 
 /// An `optional uint32` field: presence is kept.
+#[inline]
 pub(crate) fn as_opt_u32(v: Option<Value<'_>>) -> Result<Option<u32>, ()> {
     match v {
         None => Ok(None),
@@ -139,6 +134,7 @@ pub(crate) fn as_opt_u32(v: Option<Value<'_>>) -> Result<Option<u32>, ()> {
 }
 
 /// A bytes field, absent meaning empty (proto3).
+#[inline]
 pub(crate) fn as_bytes(v: Option<Value<'_>>) -> Result<&[u8], ()> {
     match v {
         None => Ok(&[]),
@@ -148,6 +144,7 @@ pub(crate) fn as_bytes(v: Option<Value<'_>>) -> Result<&[u8], ()> {
 }
 
 /// A bytes field of exactly `N` bytes.
+#[inline]
 pub(crate) fn as_array<const N: usize>(v: Option<Value<'_>>) -> Result<[u8; N], ()> {
     as_bytes(v)?.try_into().map_err(|_| ())
 }

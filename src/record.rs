@@ -16,6 +16,7 @@ use crate::error::{DecryptError, IdentityMismatch, RecordError, StateError};
 use crate::keys::{IdentityKey, IdentityKeyPair};
 use crate::prekey::{PreKeys, VerifiedBundle};
 use crate::session::Session;
+use crate::state::Origin;
 use crate::wire::{Envelope, RatchetView, proto::state as pb};
 
 /// The sessions with one peer identity, newest first.
@@ -267,12 +268,19 @@ impl SessionRecord {
         Zeroizing::new(record.encode_to_vec())
     }
 
-    /// Restores a record written by [`to_bytes`](Self::to_bytes).
+    /// Restores a record written by [`to_bytes`](Self::to_bytes), from bytes of any origin:
+    /// every identity key in it is validated as [`IdentityKey::from_bytes`] does. Records kept
+    /// sealed load faster with [`open`](Self::open).
     ///
     /// # Errors
-    /// [`StateError`] for malformed, oversized, over-limit or unknown-version records, or
-    /// sessions with another peer than the record's.
+    /// [`StateError`] for malformed, oversized, over-limit or unknown-version records, invalid
+    /// identity keys, or sessions with another peer than the record's.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
+        Self::decode(bytes, Origin::Untrusted)
+    }
+
+    /// Decodes a record; `origin` decides how its identity keys are checked (PROTOCOL.md §6.4).
+    pub(crate) fn decode(bytes: &[u8], origin: Origin) -> Result<Self, StateError> {
         if bytes.len() > MAX_SESSION_RECORD_SIZE {
             return Err(StateError::TooLarge);
         }
@@ -283,7 +291,7 @@ impl SessionRecord {
         if r.archived.len() > MAX_ARCHIVED_SESSIONS {
             return Err(StateError::LimitExceeded);
         }
-        let mut identities = crate::state::IdentityCache::default();
+        let mut identities = crate::state::IdentityCache::new(origin);
         let remote_identity = if r.remote_identity.is_empty() {
             None
         } else {

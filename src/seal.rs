@@ -6,8 +6,6 @@
 
 use core::fmt;
 
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Tag};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
@@ -19,6 +17,7 @@ use crate::error::SealError;
 use crate::keys::{IdentityKeyPair, Secret32};
 use crate::prekey::PreKeys;
 use crate::record::SessionRecord;
+use crate::state::Origin;
 
 const NONCE_LEN: usize = 12;
 const SEAL_LABEL: &[u8] = b"sealpost record";
@@ -62,15 +61,9 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
 ) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
-    let cipher = ChaCha20Poly1305::new(&key.0.0.into());
     let mut out = Vec::with_capacity(NONCE_LEN + record.len() + AEAD_TAG_LEN);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(record);
-    match cipher.encrypt_inout_detached(&nonce.into(), &aad(kind), (&mut out[NONCE_LEN..]).into()) {
-        Ok(tag) => out.extend_from_slice(&tag),
-        // Fails only past 2^38 bytes; records are bounded far below.
-        Err(_) => unreachable!("record size is bounded"),
-    }
+    crate::aead::seal_with_nonce(&key.0.0, &nonce, &aad(kind), record, &mut out);
     out
 }
 
@@ -84,15 +77,12 @@ pub(crate) fn open(
     if sealed.len() < NONCE_LEN + AEAD_TAG_LEN || sealed.len() > limit + NONCE_LEN + AEAD_TAG_LEN {
         return Err(SealError::Malformed);
     }
-    let (nonce, rest) = sealed.split_at(NONCE_LEN);
-    let (ct, tag) = rest.split_at(rest.len() - AEAD_TAG_LEN);
-    let tag = Tag::try_from(tag).map_err(|_| SealError::Malformed)?;
+    let (nonce, ct_and_tag) = sealed.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Malformed)?;
-    let cipher = ChaCha20Poly1305::new(&key.0.0.into());
-    let mut buf = Zeroizing::new(ct.to_vec());
-    cipher
-        .decrypt_inout_detached(&nonce.into(), &aad(kind), buf.as_mut_slice().into(), &tag)
-        .map_err(|_| SealError::Authentication)?;
+    // Sized up front: the plaintext is never copied into a buffer that is freed unwiped.
+    let mut buf = Zeroizing::new(Vec::with_capacity(ct_and_tag.len() - AEAD_TAG_LEN));
+    crate::aead::open_with_nonce(&key.0.0, &nonce, &aad(kind), ct_and_tag, &mut buf)
+        .map_err(|()| SealError::Authentication)?;
     Ok(buf)
 }
 
@@ -104,11 +94,17 @@ impl SessionRecord {
 
     /// Decrypts and decodes a record sealed with [`seal`](Self::seal).
     ///
+    /// Once the AEAD has authenticated the record under `key`, its identity keys are trusted to
+    /// have passed [`IdentityKey::from_bytes`](crate::IdentityKey::from_bytes) before they were
+    /// sealed, and only their lengths and encodings are checked again; everything else is
+    /// checked as in [`from_bytes`](Self::from_bytes) (PROTOCOL.md §6.4). So keep `key` as
+    /// secret as the records themselves: whoever holds it can write any session state anyway.
+    ///
     /// # Errors
     /// [`SealError`].
     pub fn open(sealed: &[u8], key: &StorageKey) -> Result<Self, SealError> {
         let bytes = open(key, RECORD_KIND_SESSION, sealed, MAX_SESSION_RECORD_SIZE)?;
-        SessionRecord::from_bytes(&bytes).map_err(SealError::State)
+        SessionRecord::decode(&bytes, Origin::Sealed).map_err(SealError::State)
     }
 }
 
@@ -147,6 +143,35 @@ impl IdentityKeyPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sealed bytes are RFC 8439 ChaCha20-Poly1305 as chacha20poly1305 computes it, on
+    /// both sides of the AEAD's size dispatch, and open what the reference sealed.
+    #[test]
+    fn sealed_format_is_chacha20poly1305() {
+        use chacha20poly1305::aead::AeadInOut;
+        use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+        use rand::SeedableRng;
+
+        let key = StorageKey::from_bytes([0x33; 32]);
+        for len in [0usize, 1, 429, 1024, 1025, 4096] {
+            let record: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(len as u64);
+            let sealed = seal(&key, RECORD_KIND_SESSION, &record, &mut rng);
+            let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().unwrap();
+            let mut reference = record.clone();
+            let tag = ChaCha20Poly1305::new(&[0x33; 32].into())
+                .encrypt_inout_detached(
+                    &nonce.into(),
+                    &aad(RECORD_KIND_SESSION),
+                    reference.as_mut_slice().into(),
+                )
+                .unwrap();
+            reference.extend_from_slice(&tag);
+            assert_eq!(&sealed[NONCE_LEN..], &reference[..], "{len} bytes");
+            let opened = open(&key, RECORD_KIND_SESSION, &sealed, 8192).unwrap();
+            assert_eq!(opened.as_slice(), &record[..]);
+        }
+    }
 
     #[test]
     fn seal_binds_kind_and_key() {

@@ -1,7 +1,8 @@
 //! Persisted session state: `proto/state.proto` `SessionState` (PROTOCOL.md §6).
 //!
 //! Decoding bounds the record's size before parsing and every count against the protocol
-//! limits before building the live state, and validates every key it restores.
+//! limits before building the live state, and validates every key it restores (identity keys
+//! of records opened with the storage key only as far as [`Origin::Sealed`] says).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -80,31 +81,48 @@ pub(crate) fn decode_session(bytes: &[u8]) -> Result<Session, StateError> {
         return Err(StateError::TooLarge);
     }
     let p = pb::SessionState::decode(bytes).map_err(|_| StateError::Malformed)?;
-    session_from_proto(&p)
+    session_from_proto_cached(&p, &mut IdentityCache::new(Origin::Untrusted))
+}
+
+/// Where the bytes of a session record come from, which decides how its identity keys are
+/// checked (PROTOCOL.md §6.4). Every other check of decoding applies to both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Anywhere (`from_bytes`): identity keys get the full validation, V1.
+    Untrusted,
+    /// The plaintext of a record opened with the storage key: the AEAD proves sealpost sealed
+    /// it, and sealpost seals only identity keys that passed V1, so only their lengths and
+    /// encodings are checked again (the curve checks cost ~30 µs per key).
+    Sealed,
 }
 
 fn key32(b: &[u8]) -> Result<[u8; 32], StateError> {
     b.try_into().map_err(|_| StateError::Malformed)
 }
 
-/// Identity keys already validated while decoding one record: a record holds up to 41
-/// sessions with the same two identities, and validating a key costs a scalar multiplication.
-#[derive(Default)]
-pub(crate) struct IdentityCache(Vec<IdentityKey>);
-
-impl IdentityCache {
-    pub(crate) fn get(&mut self, bytes: &[u8]) -> Result<IdentityKey, StateError> {
-        if let Some(k) = self.0.iter().find(|k| k.as_bytes().as_slice() == bytes) {
-            return Ok(*k);
-        }
-        let k = IdentityKey::from_bytes(bytes).map_err(StateError::InvalidKey)?;
-        self.0.push(k);
-        Ok(k)
-    }
+/// Identity keys already checked while decoding one record: a record holds up to 41 sessions
+/// with the same two identities, and validating an untrusted key costs a scalar multiplication.
+pub(crate) struct IdentityCache {
+    origin: Origin,
+    keys: Vec<IdentityKey>,
 }
 
-pub(crate) fn session_from_proto(p: &pb::SessionState) -> Result<Session, StateError> {
-    session_from_proto_cached(p, &mut IdentityCache::default())
+impl IdentityCache {
+    pub(crate) fn new(origin: Origin) -> Self {
+        IdentityCache {
+            origin,
+            keys: Vec::new(),
+        }
+    }
+
+    pub(crate) fn get(&mut self, bytes: &[u8]) -> Result<IdentityKey, StateError> {
+        if let Some(k) = self.keys.iter().find(|k| k.as_bytes().as_slice() == bytes) {
+            return Ok(*k);
+        }
+        let k = IdentityKey::from_state(bytes, self.origin).map_err(StateError::InvalidKey)?;
+        self.keys.push(k);
+        Ok(k)
+    }
 }
 
 pub(crate) fn session_from_proto_cached(

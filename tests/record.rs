@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::Responder;
+use common::{Pb, Responder, edit_record, pb_decode, pb_encode};
 use sealpost::consts::MAX_ARCHIVED_SESSIONS;
 use sealpost::{
-    DecryptError, IdentityKeyPair, PreKeyBundle, PreKeys, RecordError, SealError, SessionRecord,
-    StorageKey,
+    DecryptError, IdentityKeyPair, KeyError, PreKeyBundle, PreKeys, RecordError, SealError,
+    SessionRecord, StateError, StorageKey,
 };
 
 fn bundle_of(r: &Responder, otk: Option<u32>) -> sealpost::VerifiedBundle {
@@ -265,4 +265,76 @@ fn record_round_trips_and_seals() {
         Err(RecordError::NoSession)
     ));
     let _ = DecryptError::Malformed;
+}
+
+/// PROTOCOL.md §6.4: `from_bytes` validates the identity keys of a record in full; `open`
+/// checks only their encodings, because the AEAD has shown that this device sealed them, and
+/// it seals only validated keys. So the unsealed path must still refuse a key with a torsion
+/// component, the sealed path must restore a valid record exactly, and a sealed record that
+/// was changed in any byte must not open.
+#[test]
+fn unsealed_records_revalidate_identities_and_sealed_ones_authenticate() {
+    let mut rng = common::rng(15);
+    let mut business = Responder::new(&mut rng, 0);
+    let customer = IdentityKeyPair::generate(&mut rng);
+    let mut c = SessionRecord::new();
+    c.initiate(&customer, &bundle_of(&business, None), &mut rng)
+        .unwrap();
+    let hello = c.encrypt(&mut rng, b"hello").unwrap();
+    let mut at_business = SessionRecord::new();
+    at_business
+        .decrypt(&business.identity, &mut business.prekeys, &hello)
+        .unwrap();
+    let bytes = at_business.to_bytes();
+
+    // The customer's key plus a point of order 8, as the record's and the session's peer.
+    let point = curve25519_dalek::edwards::CompressedEdwardsY(customer.public_key().to_bytes())
+        .decompress()
+        .unwrap();
+    let torsion = (point + curve25519_dalek::constants::EIGHT_TORSION[1])
+        .compress()
+        .to_bytes()
+        .to_vec();
+    let edited = edit_record(&bytes, |r| {
+        common::pb_set(r, 3, Pb::Bytes(torsion.clone()));
+        let (_, current) = r.iter_mut().find(|(n, _)| *n == 4).unwrap();
+        let mut session = pb_decode(current.bytes());
+        common::pb_set(&mut session, 3, Pb::Bytes(torsion.clone()));
+        *current = Pb::Bytes(pb_encode(&session));
+    });
+    assert_eq!(
+        SessionRecord::from_bytes(&edited).unwrap_err(),
+        StateError::InvalidKey(KeyError::Torsion)
+    );
+
+    // Sealed and opened: the same record, and the conversation goes on in both directions.
+    let key = StorageKey::generate(&mut rng);
+    let sealed = at_business.seal(&key, &mut rng);
+    let mut opened = SessionRecord::open(&sealed, &key).unwrap();
+    assert_eq!(opened.to_bytes(), bytes);
+    assert_eq!(opened.remote_identity(), Some(customer.public_key()));
+    let reply = opened.encrypt(&mut rng, b"after a reload").unwrap();
+    assert_eq!(
+        c.decrypt(&customer, &mut PreKeys::new(), &reply).unwrap(),
+        b"after a reload"
+    );
+    let next = c.encrypt(&mut rng, b"next").unwrap();
+    assert_eq!(
+        opened
+            .decrypt(&business.identity, &mut business.prekeys, &next)
+            .unwrap(),
+        b"next"
+    );
+
+    // Any flipped bit (nonce, ciphertext or tag) fails authentication before decoding.
+    for i in 0..sealed.len() {
+        let mut t = sealed.clone();
+        t[i] ^= 1 << (i % 8);
+        assert_eq!(
+            SessionRecord::open(&t, &key).unwrap_err(),
+            SealError::Authentication,
+            "byte {i}"
+        );
+    }
+    assert!(SessionRecord::open(&sealed[..sealed.len() - 1], &key).is_err());
 }
