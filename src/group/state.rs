@@ -15,6 +15,7 @@ use super::broadcast::{BroadcastList, CustomerState};
 use super::channel::ChannelId;
 use super::consent::Consent;
 use super::group_chat::{Group, GroupStatus};
+use super::precheck::{self, Precheck, Rule};
 use super::proto::state as pb;
 use super::receiver_chain::{ChainStore, ReceiverChain, signing_key};
 use super::roster::SignedRoster;
@@ -146,6 +147,64 @@ fn store_from_proto(
     Ok(store)
 }
 
+// Smallest valid encodings of repeated elements: a 32-byte key (2 + 32 bytes), a chain's two
+// keys, a consent's 64-byte signature.
+const MIN_KEY_ELEMENT: usize = 34;
+const MIN_PEER_CHAIN: usize = 2 * MIN_KEY_ELEMENT;
+const MIN_EVIDENCE: usize = 66;
+
+fn limit(e: Precheck) -> StateError {
+    match e {
+        Precheck::Malformed => StateError::Malformed,
+        Precheck::TooMany => StateError::LimitExceeded,
+    }
+}
+
+/// Bounds the `SenderChains` in field `field` of a record, on its bytes (see `precheck`): at
+/// most `max_senders` of them, each with at most `MAX_CHAINS_PER_SENDER` chains of at most
+/// `MAX_SKIPPED_KEYS` skipped keys, `MAX_CHANNEL_SKIPPED_KEYS` in all; and `other`, another
+/// repeated field of the record, in the same pass. `merged`: the field is a single message
+/// whose occurrences prost merges into one (a subscription's), so the chain count is over all
+/// of them.
+fn precheck_senders(
+    record: &[u8],
+    field: u32,
+    max_senders: usize,
+    merged: bool,
+    other: Option<Rule>,
+) -> Result<(), StateError> {
+    let mut skipped = 0usize;
+    let mut chains = 0usize;
+    let senders = if merged {
+        Rule::elements(field, usize::MAX, 0)
+    } else {
+        Rule::elements(field, max_senders, MIN_KEY_ELEMENT)
+    };
+    let rules = [senders, other.unwrap_or(senders)];
+    let chain_rule = Rule::elements(2, MAX_CHAINS_PER_SENDER, MIN_PEER_CHAIN);
+    let skipped_rule = Rule::elements(5, MAX_SKIPPED_KEYS, MIN_KEY_ELEMENT);
+    precheck::check(record, rules, |i, sender| {
+        if i != 0 {
+            return Ok(());
+        }
+        let [n] = precheck::check(sender, [chain_rule], |_, chain| {
+            let [k] = precheck::check(chain, [skipped_rule], |_, _| Ok(()))?;
+            skipped += k;
+            if skipped > MAX_CHANNEL_SKIPPED_KEYS {
+                return Err(Precheck::TooMany);
+            }
+            Ok(())
+        })?;
+        chains = if merged { chains + n } else { n };
+        if chains > MAX_CHAINS_PER_SENDER {
+            return Err(Precheck::TooMany);
+        }
+        Ok(())
+    })
+    .map_err(limit)?;
+    Ok(())
+}
+
 fn retired_from_proto(ids: &[u32]) -> Result<Vec<u32>, StateError> {
     if ids.len() > MAX_CHAINS_PER_SENDER {
         return Err(StateError::LimitExceeded);
@@ -179,6 +238,8 @@ fn decode_group(bytes: &[u8]) -> Result<Group, StateError> {
     if bytes.len() > MAX_GROUP_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
+    let retired = Rule::scalars(6, MAX_CHAINS_PER_SENDER);
+    precheck_senders(bytes, 7, MAX_GROUP_MEMBERS, false, Some(retired))?;
     let p = pb::GroupRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
@@ -233,6 +294,12 @@ fn decode_list(bytes: &[u8]) -> Result<BroadcastList, StateError> {
     if bytes.len() > MAX_BROADCAST_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
+    let rules = [
+        Rule::scalars(6, MAX_CHAINS_PER_SENDER),
+        Rule::elements(7, MAX_BROADCAST_CUSTOMERS, MIN_KEY_ELEMENT),
+        Rule::elements(8, MAX_AUDIT_ENTRIES, MIN_EVIDENCE),
+    ];
+    precheck::check(bytes, rules, |_, _| Ok(())).map_err(limit)?;
     let p = pb::BroadcastListRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
@@ -307,6 +374,7 @@ fn decode_subscription(bytes: &[u8]) -> Result<BroadcastSubscription, StateError
     if bytes.len() > MAX_GROUP_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
+    precheck_senders(bytes, 8, 1, true, None)?;
     let p = pb::BroadcastSubscriptionRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
