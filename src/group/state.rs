@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use prost::Message;
+use prost::bytes::Bytes;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::broadcast::{BroadcastList, CustomerState};
@@ -29,6 +30,17 @@ use crate::consts::{
 use crate::error::StateError;
 use crate::kdf::{ChainKey, MessageKey};
 use crate::keys::IdentityKey;
+
+/// Decodes a message that holds secrets without leaving copies of them in freed memory.
+///
+/// prost decodes each `bytes` field of a `&[u8]` input through `Buf::copy_to_bytes`, which
+/// for a slice allocates a temporary copy of the field and frees it unwiped: every key of a
+/// record stayed behind in freed heap (found by `tests/secrets.rs`). From a `Bytes` the same
+/// call is a zero-copy slice; the one copy of the input made here is wiped when the last
+/// slice of it goes, and the decoded fields are wiped by the `Drop` impls below.
+pub(crate) fn decode_secret<M: Message + Default>(bytes: &[u8]) -> Result<M, prost::DecodeError> {
+    M::decode(Bytes::from_owner(Zeroizing::new(bytes.to_vec())))
+}
 
 fn key32(b: &[u8]) -> Result<[u8; 32], StateError> {
     b.try_into().map_err(|_| StateError::Malformed)
@@ -54,7 +66,7 @@ fn own_from_proto(c: &pb::OwnChain) -> Result<SenderChain, StateError> {
     ))
 }
 
-fn chains_to_proto(sender: &[u8; 32], chains: &VecDeque<ReceiverChain>) -> pb::SenderChains {
+fn chains_to_proto(sender: &[u8; 32], chains: &VecDeque<Box<ReceiverChain>>) -> pb::SenderChains {
     pb::SenderChains {
         sender: sender.to_vec(),
         chains: chains
@@ -118,7 +130,7 @@ fn store_from_proto(
         if !allowed(&sender) || store.senders.contains_key(&sender) {
             return Err(StateError::Malformed);
         }
-        let mut chains: VecDeque<ReceiverChain> = VecDeque::with_capacity(s.chains.len());
+        let mut chains: VecDeque<Box<ReceiverChain>> = VecDeque::with_capacity(s.chains.len());
         for c in &s.chains {
             if chains.iter().any(|x| x.chain_id == c.chain_id) || c.iteration == u32::MAX {
                 return Err(StateError::Malformed);
@@ -129,18 +141,18 @@ fn store_from_proto(
                     return Err(StateError::Malformed);
                 }
                 let mk = MessageKey::from_slice(&k.message_key).ok_or(StateError::Malformed)?;
-                if skipped.insert(k.iteration, mk).is_some() {
+                if skipped.insert(k.iteration, Box::new(mk)).is_some() {
                     return Err(StateError::Malformed);
                 }
             }
             store.skipped_total += skipped.len();
-            chains.push_back(ReceiverChain {
+            chains.push_back(Box::new(ReceiverChain {
                 chain_id: c.chain_id,
                 signing: signing_key(&key32(&c.signing_key)?).map_err(StateError::InvalidKey)?,
                 iteration: c.iteration,
                 chain_key: ChainKey::from_slice(&c.chain_key).ok_or(StateError::Malformed)?,
                 skipped,
-            });
+            }));
         }
         store.senders.insert(sender, chains);
     }
@@ -240,7 +252,7 @@ fn decode_group(bytes: &[u8]) -> Result<Group, StateError> {
     }
     let retired = Rule::scalars(6, MAX_CHAINS_PER_SENDER);
     precheck_senders(bytes, 7, MAX_GROUP_MEMBERS, false, Some(retired))?;
-    let p = pb::GroupRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let p = decode_secret::<pb::GroupRecord>(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
@@ -300,7 +312,7 @@ fn decode_list(bytes: &[u8]) -> Result<BroadcastList, StateError> {
         Rule::elements(8, MAX_AUDIT_ENTRIES, MIN_EVIDENCE),
     ];
     precheck::check(bytes, rules, |_, _| Ok(())).map_err(limit)?;
-    let p = pb::BroadcastListRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let p = decode_secret::<pb::BroadcastListRecord>(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
@@ -375,7 +387,8 @@ fn decode_subscription(bytes: &[u8]) -> Result<BroadcastSubscription, StateError
         return Err(StateError::TooLarge);
     }
     precheck_senders(bytes, 8, 1, true, None)?;
-    let p = pb::BroadcastSubscriptionRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let p = decode_secret::<pb::BroadcastSubscriptionRecord>(bytes)
+        .map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
