@@ -76,8 +76,9 @@ pub(crate) fn check<'a, const N: usize>(
         let rule = rules[i];
         counts[i] += match (rule.scalar, value) {
             (_, Value::Varint(_)) if rule.scalar => 1,
-            // A packed run: one value per final varint byte.
-            (true, Value::Bytes(b)) => b.iter().filter(|&&x| x & 0x80 == 0).count(),
+            // A packed run: one value per final varint byte, and an empty run counts as one
+            // (our encoder never writes one; millions of them would each cost a decode step).
+            (true, Value::Bytes(b)) => b.iter().filter(|&&x| x & 0x80 == 0).count().max(1),
             (false, Value::Bytes(b)) => {
                 if b.len() < rule.min_len {
                     malformed = true;
@@ -148,6 +149,15 @@ mod tests {
         assert_eq!(check(&scalars, [Rule::scalars(6, 4)], none), Ok([4]));
         assert_eq!(
             check(&scalars, [Rule::scalars(6, 3)], none),
+            Err(Precheck::TooMany)
+        );
+        // Empty packed runs count one each.
+        assert_eq!(
+            check(&[0x32, 0, 0x32, 0], [Rule::scalars(6, 2)], none),
+            Ok([2])
+        );
+        assert_eq!(
+            check(&[0x32, 0, 0x32, 0], [Rule::scalars(6, 1)], none),
             Err(Precheck::TooMany)
         );
     }
