@@ -11,8 +11,9 @@
 //!   first delivery only; on the known chain it happens exactly when the model
 //!   (`ChainModel`: a skipped iteration, or one ahead within `MAX_FORWARD_JUMP`) says so, and
 //!   with the right key and signature only; the same bytes never decrypt twice;
-//! - after a success the state re-encodes stably, and every message still in flight still
-//!   decrypts from the saved state.
+//! - after a success the state re-encodes stably, and the messages still in flight on the
+//!   chains the input touched (and the first one on another chain) decrypt from the saved
+//!   state.
 //!
 //! Input layout: the whole input is first tried as a message (from A and from B at C, and at
 //! D); then it is read as choices: an op byte (0-3 mutate, 4-5 deliver as is, 6-7 craft),
