@@ -6,8 +6,64 @@
 //! made of empty elements cost 20 to 40 times its size (hundreds of MiB at the record limits)
 //! before any limit was looked at. Here the counts are bounded and each element must be at
 //! least as long as the smallest valid one, so decoding costs a small multiple of the input.
+//! The walk has its own small reader (the crate's wire reader is tuned for ratchet messages).
 
-use crate::pb::{Reader, Value};
+/// The value of one field (a varint's value is not needed here).
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Varint,
+    Bytes(&'a [u8]),
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, ()> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = buf.split_first().ok_or(())?;
+        *buf = rest;
+        if i == 9 && b > 1 {
+            return Err(());
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(())
+}
+
+/// The next field of `buf` as (number, value); fixed-width fields (which no record declares)
+/// are skipped, as prost skips unknown fields: `None` for those. As strict as the crate's wire
+/// reader: field 0, group wire types, overlong varints and truncation are errors.
+fn next_field<'a>(buf: &mut &'a [u8]) -> Result<(u32, Option<Value<'a>>), ()> {
+    let key = varint(buf)?;
+    let number = u32::try_from(key >> 3).map_err(|_| ())?;
+    if number == 0 {
+        return Err(());
+    }
+    let mut take = |n: usize| -> Result<&'a [u8], ()> {
+        if n > buf.len() {
+            return Err(());
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Ok(head)
+    };
+    match key & 7 {
+        0 => varint(buf).map(|_| (number, Some(Value::Varint))),
+        2 => {
+            let len = usize::try_from(varint(buf)?).map_err(|_| ())?;
+            if len > buf.len() {
+                return Err(());
+            }
+            let (head, rest) = buf.split_at(len);
+            *buf = rest;
+            Ok((number, Some(Value::Bytes(head))))
+        }
+        1 => take(8).map(|_| (number, None)),
+        5 => take(4).map(|_| (number, None)),
+        _ => Err(()),
+    }
+}
 
 /// Why a precheck failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,17 +121,18 @@ pub(crate) fn check<'a, const N: usize>(
 ) -> Result<[usize; N], Precheck> {
     let mut counts = [0usize; N];
     let mut malformed = false;
-    for item in Reader::new(msg) {
-        let Ok((number, _, value)) = item else {
+    let mut rest = msg;
+    while !rest.is_empty() {
+        let Ok((number, value)) = next_field(&mut rest) else {
             malformed = true;
             break;
         };
-        let Some(i) = rules.iter().position(|r| r.field == number) else {
+        let (Some(i), Some(value)) = (rules.iter().position(|r| r.field == number), value) else {
             continue;
         };
         let rule = rules[i];
         counts[i] += match (rule.scalar, value) {
-            (_, Value::Varint(_)) if rule.scalar => 1,
+            (_, Value::Varint) if rule.scalar => 1,
             // A packed run: one value per final varint byte, and an empty run counts as one
             // (our encoder never writes one; millions of them would each cost a decode step).
             (true, Value::Bytes(b)) => b.iter().filter(|&&x| x & 0x80 == 0).count().max(1),
@@ -91,7 +148,7 @@ pub(crate) fn check<'a, const N: usize>(
                 }
                 1
             }
-            (_, Value::Varint(_)) => {
+            (_, Value::Varint) => {
                 malformed = true;
                 1
             }
