@@ -19,6 +19,12 @@ mod bundle_verify;
 mod conversation;
 #[path = "../fuzz/checks/envelope_parse.rs"]
 mod envelope_parse;
+#[path = "../fuzz/checks/group_control.rs"]
+mod group_control;
+#[path = "../fuzz/checks/group_decrypt.rs"]
+mod group_decrypt;
+#[path = "../fuzz/checks/group_state_decode.rs"]
+mod group_state_decode;
 #[path = "../fuzz/checks/prekey_accept.rs"]
 mod prekey_accept;
 #[path = "../fuzz/checks/session_decrypt.rs"]
@@ -28,13 +34,16 @@ mod state_decode;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 6] = [
+const TARGETS: [(&str, Check); 9] = [
     ("envelope_parse", envelope_parse::check),
     ("bundle_verify", bundle_verify::check),
     ("prekey_accept", prekey_accept::check),
     ("session_decrypt", session_decrypt::check),
     ("state_decode", state_decode::check),
     ("conversation", conversation::check),
+    ("group_decrypt", group_decrypt::check),
+    ("group_control", group_control::check),
+    ("group_state_decode", group_state_decode::check),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -100,6 +109,21 @@ fn corpus_state_decode() {
 #[test]
 fn corpus_conversation() {
     replay_corpus("conversation");
+}
+
+#[test]
+fn corpus_group_decrypt() {
+    replay_corpus("group_decrypt");
+}
+
+#[test]
+fn corpus_group_control() {
+    replay_corpus("group_control");
+}
+
+#[test]
+fn corpus_group_state_decode() {
+    replay_corpus("group_state_decode");
 }
 
 #[test]
@@ -485,12 +509,264 @@ mod generate {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Seed generator for the group targets: every real message, control payload and record of the
+// group world, and op scripts (layouts in each check's module documentation).
+
+mod generate_group {
+    use super::generate::Seeds;
+    use super::group_decrypt::group_fixtures::{GroupWorld, MessageReceiver, Status};
+
+    fn push(seeds: &mut Seeds, name: impl Into<String>, data: impl Into<Vec<u8>>) {
+        seeds.push((name.into(), data.into()));
+    }
+
+    fn status_name(s: Status) -> &'static str {
+        match s {
+            Status::Pending => "pending",
+            Status::Delivered => "delivered",
+            Status::Foreign => "foreign",
+        }
+    }
+
+    /// The little-endian u16 index of the first message of `rx` with `status` and `known`.
+    fn index(rx: &MessageReceiver, status: Status, known: Option<u32>) -> [u8; 2] {
+        let i = rx
+            .messages
+            .iter()
+            .position(|(m, s)| *s == status && m.known_iteration == known)
+            .expect("such a message");
+        u16::try_from(i).expect("small").to_le_bytes()
+    }
+
+    /// A crafted-message op: target (0 C, 1 D), iteration selector (0-19 near the start, 20
+    /// around the evicting jump, 21 around the jump limit, 22 the last iterations) and its
+    /// byte, key (0 right, 6 wrong), signature (1 right, 0 wrong), chain (1 the known one),
+    /// guard, length, fill, sender.
+    fn craft(target: u8, sel: u8, arg: u8, key: u8, seed: u8) -> Vec<u8> {
+        vec![6, target, sel, arg, key, seed, 1, 1, 2, 3, 4, 12, 0x6d, 0]
+    }
+
+    pub(super) fn group_decrypt(w: &GroupWorld) -> Seeds {
+        let mut s = Seeds::new();
+        for (who, rx) in [("member", &w.member), ("subscriber", &w.subscriber)] {
+            for (i, (_, status)) in rx.messages.iter().enumerate() {
+                push(
+                    &mut s,
+                    format!("{who}-{}-{i:02}", status_name(*status)),
+                    rx.messages[i].0.wire.clone(),
+                );
+            }
+        }
+        for (target, who, rx) in [(0u8, "member", &w.member), (1, "subscriber", &w.subscriber)] {
+            let [p0, p1] = index(rx, Status::Pending, None);
+            let [d0, d1] = index(rx, Status::Delivered, None);
+            let [k0, k1] = index(rx, Status::Pending, Some(1));
+            let scripts: Vec<(&str, Vec<u8>)> = vec![
+                // Deliver a pending message, then replay it.
+                (
+                    "deliver-replay",
+                    vec![4, target, p0, p1, 0, 4, target, p0, p1, 0],
+                ),
+                ("delivered-again", vec![4, target, d0, d1, 0]),
+                // A pending message under another sender's name (F), then under its own.
+                (
+                    "wrong-sender",
+                    vec![4, target, p0, p1, 5, 4, target, p0, p1, 0],
+                ),
+                // The known chain's skipped message, then a crafted one at the same iteration.
+                ("known-skipped", {
+                    let mut v = vec![4, target, k0, k1, 0];
+                    v.extend(craft(target, 0, 1, 0, 1));
+                    v
+                }),
+                ("craft-skipped", craft(target, 0, 1, 0, 1)),
+                ("craft-next", craft(target, 0, 3, 0, 1)),
+                ("craft-jump", craft(target, 0, 30, 0, 1)),
+                ("craft-duplicate", craft(target, 0, 0, 0, 1)),
+                ("craft-wrong-key", craft(target, 0, 5, 6, 1)),
+                ("craft-wrong-signature", craft(target, 0, 5, 0, 0)),
+                // The last iteration a jump may reach, and the first past it.
+                ("craft-jump-limit", craft(target, 21, 4, 0, 1)),
+                ("craft-too-far", craft(target, 21, 5, 0, 1)),
+                ("craft-jump-limit-wrong-key", craft(target, 21, 3, 6, 1)),
+                // The jump after which the oldest skipped key is evicted, then that key's
+                // message (it must fail now).
+                ("craft-evicting-jump", {
+                    let mut v = craft(target, 20, 5, 0, 1);
+                    v.extend_from_slice(&[4, target, k0, k1, 0]);
+                    v
+                }),
+                ("craft-last-iteration", craft(target, 22, 0, 6, 1)),
+                // Field edits (count, then op and arguments), then byte edits (count, ...).
+                ("mutate-iteration", vec![0, target, p0, p1, 0, 1, 1, 3, 0]),
+                (
+                    "mutate-signature",
+                    vec![0, target, p0, p1, 0, 1, 8, 9, 0, 0],
+                ),
+                (
+                    "mutate-ciphertext",
+                    vec![0, target, p0, p1, 0, 1, 5, 7, 0, 0],
+                ),
+                (
+                    "mutate-guard",
+                    vec![0, target, p0, p1, 0, 1, 3, 1, 2, 3, 4, 0],
+                ),
+                (
+                    "mutate-chain-id",
+                    vec![0, target, p0, p1, 0, 1, 2, 1, 0, 0, 0, 0],
+                ),
+                ("splice-body", vec![0, target, p0, p1, 0, 1, 10, 3, 0, 5, 0]),
+                ("truncate", vec![0, target, p0, p1, 0, 0, 1, 4, 40, 0]),
+            ];
+            for (name, script) in scripts {
+                push(&mut s, format!("script-{who}-{name}"), script);
+            }
+        }
+        s
+    }
+
+    pub(super) fn group_control(w: &GroupWorld) -> Seeds {
+        let mut s = Seeds::new();
+        for c in &w.controls {
+            push(&mut s, format!("control-{}", c.name), c.payload.clone());
+        }
+        let at = |name: &str| {
+            let i = w
+                .controls
+                .iter()
+                .position(|c| c.name == name)
+                .expect("a control");
+            u16::try_from(i).expect("small").to_le_bytes()
+        };
+        let deliver = |names: &[&str]| {
+            let mut v = Vec::new();
+            for n in names {
+                let [a, b] = at(n);
+                v.extend_from_slice(&[0, a, b]);
+            }
+            v
+        };
+        // Mutation of one payload at its own receiver: field edits, then byte edits.
+        let mutate = |name: &str, edits: &[u8]| {
+            let [a, b] = at(name);
+            let mut v = vec![1, a, b, 1, 1];
+            v.extend_from_slice(edits);
+            v.push(0);
+            v
+        };
+        let scripts: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "member-add-then-f",
+                deliver(&["member-roster-add", "member-f-before-roster"]),
+            ),
+            (
+                "member-remove-then-add",
+                deliver(&["member-roster-remove", "member-roster-add"]),
+            ),
+            (
+                "member-add-remove-rekey",
+                deliver(&[
+                    "member-roster-add",
+                    "member-roster-remove",
+                    "member-rekey-replayed",
+                ]),
+            ),
+            (
+                "admin-leave-rekey-reply",
+                deliver(&["admin-leave", "admin-b-rekey", "admin-f-reply"]),
+            ),
+            (
+                "list-out-in-new",
+                deliver(&["list-unsubscribe", "list-resubscribe", "list-new-customer"]),
+            ),
+            (
+                "subscriber-rekey-twice",
+                deliver(&["subscriber-rekey", "subscriber-rekey"]),
+            ),
+            (
+                "join-all",
+                deliver(&["join-f", "join-c-again", "join-c-rival"]),
+            ),
+            // Distribution edits: another chain's id (a conflict), the last iteration, a
+            // small-order signing key, another chain key.
+            (
+                "dist-conflict",
+                mutate("member-rekey-replayed", &[1, 7, 0, 0]),
+            ),
+            (
+                "dist-last-iteration",
+                mutate("member-rekey-replayed", &[1, 8, 0]),
+            ),
+            ("dist-small-order-key", mutate("admin-b-rekey", &[1, 11, 0])),
+            (
+                "dist-new-chain-id",
+                mutate("admin-b-rekey", &[1, 6, 9, 9, 9, 9]),
+            ),
+            ("dist-chain-key", mutate("subscriber-rekey", &[1, 9, 2])),
+            (
+                "roster-signature",
+                mutate("member-roster-add", &[1, 13, 5, 0]),
+            ),
+            ("roster-bytes", mutate("member-roster-add", &[1, 12, 40, 0])),
+            (
+                "roster-swapped-signature",
+                mutate("member-roster-add", &[1, 18, 1, 0]),
+            ),
+            ("version", mutate("member-roster-add", &[1, 0, 2])),
+            ("other-channel", mutate("member-roster-add", &[1, 1, 1])),
+            ("leave-and-roster", mutate("member-roster-add", &[1, 5])),
+            (
+                "consent-signature",
+                mutate("list-unsubscribe", &[1, 15, 3, 0]),
+            ),
+            (
+                "consent-statement",
+                mutate("list-resubscribe", &[1, 14, 9, 0]),
+            ),
+            ("consent-and-dist", {
+                let [a, b] = at("admin-b-rekey");
+                mutate("list-resubscribe", &[1, 3, a, b])
+            }),
+            // A real payload sent raw to another receiver.
+            ("cross-delivery", {
+                let [a, b] = at("member-roster-add");
+                vec![3, a, b, 4, 0, 0, 0, 0]
+            }),
+        ];
+        for (name, script) in scripts {
+            push(&mut s, format!("script-{name}"), script);
+        }
+        s
+    }
+
+    pub(super) fn group_state_decode(w: &GroupWorld) -> Seeds {
+        let mut s = Seeds::new();
+        for (name, bytes) in &w.records {
+            push(&mut s, name.clone(), bytes.clone());
+        }
+        push(&mut s, "empty", vec![]);
+        push(&mut s, "version-2", vec![0x08, 0x02]);
+        push(&mut s, "version-only", vec![0x08, 0x01]);
+        s
+    }
+
+    pub(super) fn all() -> Vec<(&'static str, Seeds)> {
+        let w = GroupWorld::get();
+        vec![
+            ("group_decrypt", group_decrypt(w)),
+            ("group_control", group_control(w)),
+            ("group_state_decode", group_state_decode(w)),
+        ]
+    }
+}
+
 /// Writes the seed corpora. Seed files are named `seed-*`; other files in the directories
 /// (found by the fuzzer) are kept.
 #[test]
 #[ignore = "writes fuzz/corpus; run by hand to regenerate the seeds"]
 fn generate_corpus() {
-    for (target, seeds) in generate::all() {
+    for (target, seeds) in generate::all().into_iter().chain(generate_group::all()) {
         let dir = fuzz_dir().join("corpus").join(target);
         fs::create_dir_all(&dir).expect("create corpus dir");
         for old in files(&dir) {

@@ -10,8 +10,9 @@ use prost::Message;
 use super::channel::ChannelId;
 use super::consent::{Consent, ConsentAction};
 use super::error::{AuditError, ConsentError};
+use super::precheck::{self, Precheck, Rule};
 use super::proto::state as pb;
-use crate::consts::{MAX_BROADCAST_RECORD_SIZE, STATE_VERSION};
+use crate::consts::{MAX_AUDIT_ENTRIES, MAX_BROADCAST_RECORD_SIZE, STATE_VERSION};
 use crate::keys::{Hex, IdentityKey};
 
 /// Consent statements accepted by one broadcast list, in acceptance order.
@@ -94,6 +95,13 @@ impl AuditLog {
         if bytes.len() > MAX_BROADCAST_RECORD_SIZE {
             return Err(AuditError::TooLarge);
         }
+        // The entry count, from the bytes (a list never holds more than MAX_AUDIT_ENTRIES), and
+        // no entry shorter than a signature.
+        let entries = Rule::elements(4, MAX_AUDIT_ENTRIES, 66);
+        precheck::check(bytes, [entries], |_, _| Ok(())).map_err(|e| match e {
+            Precheck::TooMany => AuditError::TooLarge,
+            Precheck::Malformed => AuditError::Malformed,
+        })?;
         let p = pb::AuditLog::decode(bytes).map_err(|_| AuditError::Malformed)?;
         if p.version != STATE_VERSION {
             return Err(AuditError::UnknownVersion(p.version));

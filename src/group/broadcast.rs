@@ -215,9 +215,11 @@ impl BroadcastList {
         } else {
             self.subscribed -= 1;
             // The leaver holds this chain's key: delete it now, so no code path can send on it.
-            if let Some(old) = self.sending.take() {
+            // Dropped in place (not `take`n out), so no copy of it stays behind in the list.
+            if let Some(old) = &self.sending {
                 retire(&mut self.retired, old.chain_id);
             }
+            self.sending = None;
             Ok(ConsentOutcome::Unsubscribed { customer })
         }
     }

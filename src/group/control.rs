@@ -9,6 +9,7 @@ use super::channel::ChannelId;
 use super::error::ControlError;
 use super::proto::wire as pb;
 use super::sender_chain::Distribution;
+use super::state::decode_secret;
 use crate::consts::{MAX_CONTROL_SIZE, PROTOCOL_VERSION};
 use crate::kdf::ChainKey;
 
@@ -59,7 +60,8 @@ impl Control {
         if bytes.len() > MAX_CONTROL_SIZE {
             return Err(ControlError::Malformed);
         }
-        let p = pb::ChannelControl::decode(bytes).map_err(|_| ControlError::Malformed)?;
+        // A distribution's chain key: decoded without leaving copies in freed memory.
+        let p = decode_secret::<pb::ChannelControl>(bytes).map_err(|_| ControlError::Malformed)?;
         if p.version != u32::from(PROTOCOL_VERSION) {
             return Err(ControlError::UnsupportedVersion(p.version));
         }

@@ -224,7 +224,7 @@ pub enum AuditError {
     /// A record version this crate does not know.
     #[error("unknown audit log version {0}")]
     UnknownVersion(u32),
-    /// Larger than `MAX_BROADCAST_RECORD_SIZE`.
+    /// Larger than `MAX_BROADCAST_RECORD_SIZE`, or more than `MAX_AUDIT_ENTRIES` entries.
     #[error("audit log too large")]
     TooLarge,
     /// An entry is not a valid statement for this list and business.

@@ -30,8 +30,10 @@ pub(crate) struct ReceiverChain {
     /// Iteration of the next message key `chain_key` derives.
     pub(crate) iteration: u32,
     pub(crate) chain_key: ChainKey,
-    /// Keys of iterations skipped on this chain.
-    pub(crate) skipped: BTreeMap<u32, MessageKey>,
+    /// Keys of iterations skipped on this chain, each in its own allocation: the map moves
+    /// its entries around (and leaves their bytes behind) as it grows and shrinks, so it holds
+    /// pointers, and a key is wiped where it lives when it goes.
+    pub(crate) skipped: BTreeMap<u32, Box<MessageKey>>,
 }
 
 /// Validates a chain's signing key like an identity key (canonical, not small-order,
@@ -44,7 +46,8 @@ pub(crate) fn signing_key(bytes: &[u8; 32]) -> Result<VerifyingKey, KeyError> {
 /// Every chain received in one channel, by sender (32-byte identity key), oldest chain first.
 #[derive(Default)]
 pub(crate) struct ChainStore {
-    pub(crate) senders: BTreeMap<[u8; 32], VecDeque<ReceiverChain>>,
+    /// Boxed for the same reason as the skipped keys: a chain key is never moved.
+    pub(crate) senders: BTreeMap<[u8; 32], VecDeque<Box<ReceiverChain>>>,
     /// Skipped keys over all chains.
     pub(crate) skipped_total: usize,
 }
@@ -102,13 +105,13 @@ impl ChainStore {
             return;
         }
         let chains = self.senders.entry(*sender).or_default();
-        chains.push_back(ReceiverChain {
+        chains.push_back(Box::new(ReceiverChain {
             chain_id: d.chain_id,
             signing: vk,
             iteration: d.iteration,
             chain_key: d.chain_key.clone(),
             skipped: BTreeMap::new(),
-        });
+        }));
         while chains.len() > MAX_CHAINS_PER_SENDER {
             if let Some(old) = chains.pop_front() {
                 self.skipped_total -= old.skipped.len();
@@ -193,7 +196,12 @@ impl ChainStore {
         chain.chain_key = staged.next_chain_key;
         chain.iteration = staged.next_iteration;
         let added = staged.skipped.len();
-        chain.skipped.extend(staged.skipped);
+        // Copied, not moved: moving the keys out would free the staging buffer with their
+        // bytes still in it; dropping it wipes each one in place.
+        for (i, mk) in &staged.skipped {
+            chain.skipped.insert(*i, Box::new(mk.clone()));
+        }
+        drop(staged.skipped);
         self.skipped_total += added;
         // Per chain: keep the newest MAX_SKIPPED_KEYS, as a pairwise session does.
         // Per channel: the chain that grew pays, so one sender's gaps never evict another's keys.

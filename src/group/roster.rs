@@ -7,6 +7,7 @@ use prost::Message;
 
 use super::channel::ChannelId;
 use super::error::ControlError;
+use super::precheck::{self, Precheck, Rule};
 use super::proto::wire as pb;
 use crate::consts::{LABEL_GROUP_ROSTER, MAX_GROUP_MEMBERS};
 use crate::keys::{IdentityKey, IdentityKeyPair};
@@ -62,6 +63,12 @@ impl SignedRoster {
     /// Parses and verifies a roster. Order: parse; group id, admin key and member list shape
     /// (count, lengths, ascending order, admin listed); then the admin's signature.
     pub(crate) fn verify(roster_bytes: &[u8], signature: &[u8]) -> Result<Self, ControlError> {
+        // The member count, from the bytes: a roster in a group record may be megabytes.
+        let members = Rule::elements(4, MAX_GROUP_MEMBERS, 32);
+        precheck::check(roster_bytes, [members], |_, _| Ok(())).map_err(|e| match e {
+            Precheck::TooMany => ControlError::TooManyMembers,
+            Precheck::Malformed => ControlError::Malformed,
+        })?;
         let r = pb::Roster::decode(roster_bytes).map_err(|_| ControlError::Malformed)?;
         let group = ChannelId::new(&r.group_id).map_err(|_| ControlError::Malformed)?;
         let admin = IdentityKey::from_bytes(&r.admin).map_err(ControlError::InvalidKey)?;

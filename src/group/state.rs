@@ -9,12 +9,14 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use prost::Message;
+use prost::bytes::Bytes;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::broadcast::{BroadcastList, CustomerState};
 use super::channel::ChannelId;
 use super::consent::Consent;
 use super::group_chat::{Group, GroupStatus};
+use super::precheck::{self, Precheck, Rule};
 use super::proto::state as pb;
 use super::receiver_chain::{ChainStore, ReceiverChain, signing_key};
 use super::roster::SignedRoster;
@@ -28,6 +30,17 @@ use crate::consts::{
 use crate::error::StateError;
 use crate::kdf::{ChainKey, MessageKey};
 use crate::keys::IdentityKey;
+
+/// Decodes a message that holds secrets without leaving copies of them in freed memory.
+///
+/// prost decodes each `bytes` field of a `&[u8]` input through `Buf::copy_to_bytes`, which
+/// for a slice allocates a temporary copy of the field and frees it unwiped: every key of a
+/// record stayed behind in freed heap (found by `tests/secrets.rs`). From a `Bytes` the same
+/// call is a zero-copy slice; the one copy of the input made here is wiped when the last
+/// slice of it goes, and the decoded fields are wiped by the `Drop` impls below.
+pub(crate) fn decode_secret<M: Message + Default>(bytes: &[u8]) -> Result<M, prost::DecodeError> {
+    M::decode(Bytes::from_owner(Zeroizing::new(bytes.to_vec())))
+}
 
 fn key32(b: &[u8]) -> Result<[u8; 32], StateError> {
     b.try_into().map_err(|_| StateError::Malformed)
@@ -53,7 +66,7 @@ fn own_from_proto(c: &pb::OwnChain) -> Result<SenderChain, StateError> {
     ))
 }
 
-fn chains_to_proto(sender: &[u8; 32], chains: &VecDeque<ReceiverChain>) -> pb::SenderChains {
+fn chains_to_proto(sender: &[u8; 32], chains: &VecDeque<Box<ReceiverChain>>) -> pb::SenderChains {
     pb::SenderChains {
         sender: sender.to_vec(),
         chains: chains
@@ -117,7 +130,7 @@ fn store_from_proto(
         if !allowed(&sender) || store.senders.contains_key(&sender) {
             return Err(StateError::Malformed);
         }
-        let mut chains: VecDeque<ReceiverChain> = VecDeque::with_capacity(s.chains.len());
+        let mut chains: VecDeque<Box<ReceiverChain>> = VecDeque::with_capacity(s.chains.len());
         for c in &s.chains {
             if chains.iter().any(|x| x.chain_id == c.chain_id) || c.iteration == u32::MAX {
                 return Err(StateError::Malformed);
@@ -128,22 +141,80 @@ fn store_from_proto(
                     return Err(StateError::Malformed);
                 }
                 let mk = MessageKey::from_slice(&k.message_key).ok_or(StateError::Malformed)?;
-                if skipped.insert(k.iteration, mk).is_some() {
+                if skipped.insert(k.iteration, Box::new(mk)).is_some() {
                     return Err(StateError::Malformed);
                 }
             }
             store.skipped_total += skipped.len();
-            chains.push_back(ReceiverChain {
+            chains.push_back(Box::new(ReceiverChain {
                 chain_id: c.chain_id,
                 signing: signing_key(&key32(&c.signing_key)?).map_err(StateError::InvalidKey)?,
                 iteration: c.iteration,
                 chain_key: ChainKey::from_slice(&c.chain_key).ok_or(StateError::Malformed)?,
                 skipped,
-            });
+            }));
         }
         store.senders.insert(sender, chains);
     }
     Ok(store)
+}
+
+// Smallest valid encodings of repeated elements: a 32-byte key (2 + 32 bytes), a chain's two
+// keys, a consent's 64-byte signature.
+const MIN_KEY_ELEMENT: usize = 34;
+const MIN_PEER_CHAIN: usize = 2 * MIN_KEY_ELEMENT;
+const MIN_EVIDENCE: usize = 66;
+
+fn limit(e: Precheck) -> StateError {
+    match e {
+        Precheck::Malformed => StateError::Malformed,
+        Precheck::TooMany => StateError::LimitExceeded,
+    }
+}
+
+/// Bounds the `SenderChains` in field `field` of a record, on its bytes (see `precheck`): at
+/// most `max_senders` of them, each with at most `MAX_CHAINS_PER_SENDER` chains of at most
+/// `MAX_SKIPPED_KEYS` skipped keys, `MAX_CHANNEL_SKIPPED_KEYS` in all; and `other`, another
+/// repeated field of the record, in the same pass. `merged`: the field is a single message
+/// whose occurrences prost merges into one (a subscription's), so the chain count is over all
+/// of them.
+fn precheck_senders(
+    record: &[u8],
+    field: u32,
+    max_senders: usize,
+    merged: bool,
+    other: Option<Rule>,
+) -> Result<(), StateError> {
+    let mut skipped = 0usize;
+    let mut chains = 0usize;
+    let senders = if merged {
+        Rule::elements(field, usize::MAX, 0)
+    } else {
+        Rule::elements(field, max_senders, MIN_KEY_ELEMENT)
+    };
+    let rules = [senders, other.unwrap_or(senders)];
+    let chain_rule = Rule::elements(2, MAX_CHAINS_PER_SENDER, MIN_PEER_CHAIN);
+    let skipped_rule = Rule::elements(5, MAX_SKIPPED_KEYS, MIN_KEY_ELEMENT);
+    precheck::check(record, rules, |i, sender| {
+        if i != 0 {
+            return Ok(());
+        }
+        let [n] = precheck::check(sender, [chain_rule], |_, chain| {
+            let [k] = precheck::check(chain, [skipped_rule], |_, _| Ok(()))?;
+            skipped += k;
+            if skipped > MAX_CHANNEL_SKIPPED_KEYS {
+                return Err(Precheck::TooMany);
+            }
+            Ok(())
+        })?;
+        chains = if merged { chains + n } else { n };
+        if chains > MAX_CHAINS_PER_SENDER {
+            return Err(Precheck::TooMany);
+        }
+        Ok(())
+    })
+    .map_err(limit)?;
+    Ok(())
 }
 
 fn retired_from_proto(ids: &[u32]) -> Result<Vec<u32>, StateError> {
@@ -179,7 +250,9 @@ fn decode_group(bytes: &[u8]) -> Result<Group, StateError> {
     if bytes.len() > MAX_GROUP_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
-    let p = pb::GroupRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let retired = Rule::scalars(6, MAX_CHAINS_PER_SENDER);
+    precheck_senders(bytes, 7, MAX_GROUP_MEMBERS, false, Some(retired))?;
+    let p = decode_secret::<pb::GroupRecord>(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
@@ -233,7 +306,13 @@ fn decode_list(bytes: &[u8]) -> Result<BroadcastList, StateError> {
     if bytes.len() > MAX_BROADCAST_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
-    let p = pb::BroadcastListRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let rules = [
+        Rule::scalars(6, MAX_CHAINS_PER_SENDER),
+        Rule::elements(7, MAX_BROADCAST_CUSTOMERS, MIN_KEY_ELEMENT),
+        Rule::elements(8, MAX_AUDIT_ENTRIES, MIN_EVIDENCE),
+    ];
+    precheck::check(bytes, rules, |_, _| Ok(())).map_err(limit)?;
+    let p = decode_secret::<pb::BroadcastListRecord>(bytes).map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
@@ -307,7 +386,9 @@ fn decode_subscription(bytes: &[u8]) -> Result<BroadcastSubscription, StateError
     if bytes.len() > MAX_GROUP_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
-    let p = pb::BroadcastSubscriptionRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    precheck_senders(bytes, 8, 1, true, None)?;
+    let p = decode_secret::<pb::BroadcastSubscriptionRecord>(bytes)
+        .map_err(|_| StateError::Malformed)?;
     if p.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(p.version));
     }
