@@ -55,6 +55,7 @@ mod kdf;
 mod kem;
 mod keys;
 mod pb;
+mod precheck;
 mod prekey;
 mod ratchet;
 mod record;

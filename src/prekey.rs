@@ -791,6 +791,7 @@ impl PreKeys {
         if bytes.len() > MAX_PREKEYS_RECORD_SIZE {
             return Err(StateError::TooLarge);
         }
+        precheck_prekeys(bytes)?;
         let r = proto::state::PreKeysRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
         if r.version != STATE_VERSION {
             return Err(StateError::UnknownVersion(r.version));
@@ -876,6 +877,42 @@ impl PreKeys {
             next_kem_id: r.next_kem_prekey_id,
         })
     }
+}
+
+/// Bounds a `PreKeysRecord`'s repeated fields on its bytes before prost decodes it
+/// (`crate::precheck`): every count within its limit and every element at least as long as a
+/// valid one, so decoding costs a small multiple of the input.
+fn precheck_prekeys(bytes: &[u8]) -> Result<(), StateError> {
+    use crate::precheck::{self, Rule};
+    // A 34-byte secret field and a 66-byte signature field; a 34-byte secret field; a 66-byte
+    // seed field and a 66-byte signature field; a 32-byte base key.
+    const MIN_SIGNED: usize = 100;
+    const MIN_ONE_TIME: usize = 34;
+    const MIN_KEM: usize = 132;
+    const BASE_KEY: usize = 32;
+    precheck::check(
+        bytes,
+        [
+            Rule::elements(3, MAX_SIGNED_PREKEYS, MIN_SIGNED),
+            Rule::elements(4, MAX_ONE_TIME_PREKEYS, MIN_ONE_TIME),
+            Rule::elements(7, MAX_ONE_TIME_KEM_PREKEYS, MIN_KEM),
+        ],
+        |rule, element| {
+            if rule == 0 {
+                precheck::check(
+                    element,
+                    [
+                        Rule::elements(5, MAX_ACCEPTED_BASE_KEYS, BASE_KEY),
+                        Rule::elements(6, 1, MIN_KEM),
+                    ],
+                    |_, _| Ok(()),
+                )?;
+            }
+            Ok(())
+        },
+    )
+    .map(|_| ())
+    .map_err(crate::state::precheck_error)
 }
 
 impl Drop for proto::state::SignedPreKeyRecord {

@@ -284,6 +284,21 @@ impl SessionRecord {
         if bytes.len() > MAX_SESSION_RECORD_SIZE {
             return Err(StateError::TooLarge);
         }
+        // Bounded on the bytes first (crate::precheck); our encoder writes `current` once.
+        crate::precheck::check(
+            bytes,
+            [
+                crate::precheck::Rule::elements(4, 1, 0),
+                crate::precheck::Rule::elements(5, MAX_ARCHIVED_SESSIONS, 0),
+            ],
+            |_, session| {
+                crate::state::precheck_session(session).map_err(|e| match e {
+                    StateError::LimitExceeded => crate::precheck::Precheck::TooMany,
+                    _ => crate::precheck::Precheck::Malformed,
+                })
+            },
+        )
+        .map_err(crate::state::precheck_error)?;
         let r = pb::SessionRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
         if r.version != STATE_VERSION {
             return Err(StateError::UnknownVersion(r.version));

@@ -13,6 +13,7 @@ use crate::consts::{MAX_RECEIVING_CHAINS, MAX_RECORD_SIZE, MAX_SKIPPED_KEYS, STA
 use crate::error::StateError;
 use crate::kdf::{ChainKey, MessageKey, RootKey, TagKey};
 use crate::keys::{DhKeyPair, IdentityKey};
+use crate::precheck::{self, Precheck, Rule};
 use crate::ratchet::{Ratchet, ReceivingChain, SendingChain, aad_prefix};
 use crate::session::Session;
 use crate::wire::{PreKeyFields, proto::state as pb};
@@ -80,8 +81,46 @@ pub(crate) fn decode_session(bytes: &[u8]) -> Result<Session, StateError> {
     if bytes.len() > MAX_RECORD_SIZE {
         return Err(StateError::TooLarge);
     }
+    precheck_session(bytes)?;
     let p = pb::SessionState::decode(bytes).map_err(|_| StateError::Malformed)?;
     session_from_proto_cached(&p, &mut IdentityCache::new(Origin::Untrusted))
+}
+
+/// A precheck failure as the state error a decoded record with the same fault gives.
+pub(crate) fn precheck_error(e: Precheck) -> StateError {
+    match e {
+        Precheck::TooMany => StateError::LimitExceeded,
+        Precheck::Malformed => StateError::Malformed,
+    }
+}
+
+/// Bounds a `SessionState`'s repeated fields on its bytes before prost decodes it
+/// (`crate::precheck`): at most `MAX_RECEIVING_CHAINS` chains, `MAX_SKIPPED_KEYS` skipped keys
+/// over all of them, and every element at least as long as a valid one (a chain holds two
+/// 32-byte keys, a skipped key one), so decoding costs a small multiple of the input.
+pub(crate) fn precheck_session(bytes: &[u8]) -> Result<(), StateError> {
+    // Two 34-byte key fields; one 34-byte key field.
+    const MIN_CHAIN: usize = 68;
+    const MIN_SKIPPED: usize = 34;
+    let mut skipped = 0usize;
+    precheck::check(
+        bytes,
+        [Rule::elements(10, MAX_RECEIVING_CHAINS, MIN_CHAIN)],
+        |_, chain| {
+            let [n] = precheck::check(
+                chain,
+                [Rule::elements(4, MAX_SKIPPED_KEYS, MIN_SKIPPED)],
+                |_, _| Ok(()),
+            )?;
+            skipped += n;
+            if skipped > MAX_SKIPPED_KEYS {
+                return Err(Precheck::TooMany);
+            }
+            Ok(())
+        },
+    )
+    .map(|_| ())
+    .map_err(precheck_error)
 }
 
 /// Where the bytes of a session record come from, which decides how its identity keys are

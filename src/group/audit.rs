@@ -10,10 +10,10 @@ use prost::Message;
 use super::channel::ChannelId;
 use super::consent::{Consent, ConsentAction};
 use super::error::{AuditError, ConsentError};
-use super::precheck::{self, Precheck, Rule};
 use super::proto::state as pb;
 use crate::consts::{MAX_AUDIT_ENTRIES, MAX_BROADCAST_RECORD_SIZE, STATE_VERSION};
 use crate::keys::{Hex, IdentityKey};
+use crate::precheck::{self, Precheck, Rule};
 
 /// Consent statements accepted by one broadcast list, in acceptance order.
 ///

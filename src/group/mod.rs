@@ -26,7 +26,7 @@ mod error;
 mod group_chat;
 mod membership;
 mod message;
-mod precheck;
+
 mod receiver_chain;
 mod roster;
 mod sender_chain;

@@ -7,10 +7,10 @@ use prost::Message;
 
 use super::channel::ChannelId;
 use super::error::ControlError;
-use super::precheck::{self, Precheck, Rule};
 use super::proto::wire as pb;
 use crate::consts::{LABEL_GROUP_ROSTER, MAX_GROUP_MEMBERS};
 use crate::keys::{IdentityKey, IdentityKeyPair};
+use crate::precheck::{self, Precheck, Rule};
 
 /// A verified roster and the wire bytes it was verified from.
 #[derive(Clone)]

@@ -16,7 +16,6 @@ use super::broadcast::{BroadcastList, CustomerState};
 use super::channel::ChannelId;
 use super::consent::Consent;
 use super::group_chat::{Group, GroupStatus};
-use super::precheck::{self, Precheck, Rule};
 use super::proto::state as pb;
 use super::receiver_chain::{ChainStore, ReceiverChain, signing_key};
 use super::roster::SignedRoster;
@@ -30,6 +29,7 @@ use crate::consts::{
 use crate::error::StateError;
 use crate::kdf::{ChainKey, MessageKey};
 use crate::keys::IdentityKey;
+use crate::precheck::{self, Precheck, Rule};
 
 /// Decodes a message that holds secrets without leaving copies of them in freed memory.
 ///

@@ -1,5 +1,5 @@
-//! Repeated-field limits checked on the bytes of a record (or a roster, or an audit log) before
-//! prost decodes it.
+//! Repeated-field limits checked on the bytes of a record (session, session record, prekeys,
+//! group and broadcast records, rosters, audit logs) before prost decodes it.
 //!
 //! prost builds a struct for every element of a repeated field: tens of bytes for an element
 //! that takes two bytes of input when empty. Decoding first and counting after let a record
