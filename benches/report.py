@@ -310,8 +310,48 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def svg_plot(title: str, xlabel: str, ks, series: list[tuple[str, list]]) -> str:
+    """A small self-contained SVG line chart: one line per series, x = the table's rows (evenly
+    spaced, labelled with their k), y = median time from 0. No plotting library needed."""
+    W, H, L, R, T, B = 640, 360, 70, 170, 40, 50
+    vals = [v for _, ys in series for v in ys if v is not None]
+    top = max(vals) * 1.1 if vals else 1.0
+    unit, div = (("ms", 1e6) if top >= 1e6 else ("µs", 1e3) if top >= 1e3 else ("ns", 1.0))
+    x = lambda i: L + (W - L - R) * (i / max(1, len(ks) - 1))  # noqa: E731
+    y = lambda v: T + (H - T - B) * (1 - v / top)  # noqa: E731
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'font-family="sans-serif" font-size="11">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="13">{title}</text>',
+         f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+         f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
+         f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">{xlabel}</text>']
+    for t in range(5):
+        v = top * t / 4
+        o.append(f'<text x="{L - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v / div:.3g} {unit}</text>')
+        o.append(f'<line x1="{L}" y1="{y(v):.1f}" x2="{W - R}" y2="{y(v):.1f}" stroke="#ddd"/>')
+    for i, k in enumerate(ks):
+        o.append(f'<text x="{x(i):.1f}" y="{H - B + 16}" text-anchor="middle">{k:,}</text>')
+    for n, (name, ys) in enumerate(series):
+        c = colors[n % len(colors)]
+        pts = [(x(i), y(v)) for i, v in enumerate(ys) if v is not None]
+        if pts:
+            o.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="'
+                     + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
+            o += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{c}"/>' for a, b in pts]
+        ly = T + 14 * n + 6
+        o.append(f'<line x1="{W - R + 10}" y1="{ly}" x2="{W - R + 28}" y2="{ly}" stroke="{c}" '
+                 f'stroke-width="2"/><text x="{W - R + 32}" y="{ly + 4}">{name}</text>')
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+PLOTS: dict[str, str] = {}
+
+
 def render(results: dict, paired: dict, sizes: dict, ran: dict, quick: bool,
-           args_line: str) -> str:
+           args_line: str, plot_dir: str = "") -> str:
     d = results.get("default", {})
     med = lambda r, i: r.get(i, {}).get("median")  # noqa: E731
     out = []
@@ -384,6 +424,11 @@ def render(results: dict, paired: dict, sizes: dict, ran: dict, quick: bool,
     def scaling(title: str, head: str, cols, ks, size_of, note: str) -> None:
         w(f"## {title} (default build)")
         w("")
+        name = title.lower().replace(" ", "-") + ".svg"
+        PLOTS[name] = svg_plot(title, head, ks,
+                               [(c, [med(d, scaling_id(p, k)) for k in ks]) for c, p in cols])
+        w(f"![{title}]({plot_dir}{name})")
+        w("")
         w(f"| {head} | " + " | ".join(c for c, _ in cols) + (" | record size |" if size_of else " |"))
         w("| ---: |" + " ---: |" * (len(cols) + (1 if size_of else 0)))
         for k in ks:
@@ -420,10 +465,11 @@ def render(results: dict, paired: dict, sizes: dict, ran: dict, quick: bool,
             f"one pairwise encryption each (per member: {per_member}). A broadcast of 64 B to "
             f"1,000 subscribers costs {fmt_ns(bc)}, against {fmt_ns(pw)} for 1,000 pairwise "
             "encryptions of it.")
-    w("Plots of every benchmark are in criterion's HTML report, `target/criterion/report/index.html` "
-      "(under `CARGO_TARGET_DIR` if set). Criterion writes it only when it has a plotting backend "
-      "and is not told `--noplot`: run `python3 benches/report.py --plots` with gnuplot on the "
-      "PATH (the crate builds criterion without its plotters feature).")
+    w(f"The plots above are SVG files in `{plot_dir}` written by this script from the same medians. "
+      "Plots of every benchmark are also in criterion's HTML report, "
+      "`target/criterion/report/index.html` (under `CARGO_TARGET_DIR` if set); criterion writes "
+      "it only with a plotting backend and without `--noplot`: run `python3 benches/report.py "
+      "--plots` with gnuplot on the PATH (the crate builds criterion without its plotters feature).")
     if sizes:
         w("")
         w("Sizes: " + ", ".join(f"{k} = {fmt_size(v)}" for k, v in sorted(sizes.items())) + ".")
@@ -524,8 +570,15 @@ def main() -> None:
         + ([f"--variants {','.join(variants)}"] if variants != ["default"] else [])
         + (["--plots"] if a.plots else [])
     )
-    text = render(results, paired, sizes, ran, a.quick, args_line)
-    Path(a.output).write_text(text)
+    out = Path(a.output)
+    plots = ROOT / "benches" / "plots" if out.resolve() == (ROOT / "BENCHMARKS.md").resolve() \
+        else out.parent / (out.stem + "-plots")
+    rel = os.path.relpath(plots, out.parent) + "/"
+    text = render(results, paired, sizes, ran, a.quick, args_line, rel)
+    plots.mkdir(parents=True, exist_ok=True)
+    for name, svg in PLOTS.items():
+        (plots / name).write_text(svg)
+    out.write_text(text)
     print(f"wrote {a.output} ({len(results['default'])} estimates, {time.time() - t0:.0f} s)")
 
 
