@@ -17,6 +17,7 @@ use crate::consts::{
 use crate::error::{BundleError, PreKeyError, StateError};
 use crate::kem::{self, KemSeed};
 use crate::keys::{DhKeyPair, Hex, IdentityKey, IdentityKeyPair};
+use crate::state::decode_secret;
 use crate::wire::proto;
 
 /// The message an identity signs to vouch for a signed prekey:
@@ -791,7 +792,8 @@ impl PreKeys {
         if bytes.len() > MAX_PREKEYS_RECORD_SIZE {
             return Err(StateError::TooLarge);
         }
-        let r = proto::state::PreKeysRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+        let r = decode_secret::<proto::state::PreKeysRecord>(bytes)
+            .map_err(|_| StateError::Malformed)?;
         if r.version != STATE_VERSION {
             return Err(StateError::UnknownVersion(r.version));
         }

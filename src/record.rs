@@ -16,7 +16,7 @@ use crate::error::{DecryptError, IdentityMismatch, RecordError, StateError};
 use crate::keys::{IdentityKey, IdentityKeyPair};
 use crate::prekey::{PreKeys, VerifiedBundle};
 use crate::session::Session;
-use crate::state::Origin;
+use crate::state::{Origin, decode_secret};
 use crate::wire::{Envelope, RatchetView, proto::state as pb};
 
 /// The sessions with one peer identity, newest first.
@@ -284,7 +284,7 @@ impl SessionRecord {
         if bytes.len() > MAX_SESSION_RECORD_SIZE {
             return Err(StateError::TooLarge);
         }
-        let r = pb::SessionRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+        let r = decode_secret::<pb::SessionRecord>(bytes).map_err(|_| StateError::Malformed)?;
         if r.version != STATE_VERSION {
             return Err(StateError::UnknownVersion(r.version));
         }
