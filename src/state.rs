@@ -180,7 +180,7 @@ pub(crate) fn session_from_proto_cached(
                 return Err(StateError::Malformed);
             }
             let mk = MessageKey::from_slice(&k.message_key).ok_or(StateError::Malformed)?;
-            if skipped.insert(k.counter, mk).is_some() {
+            if skipped.insert(k.counter, Box::new(mk)).is_some() {
                 return Err(StateError::Malformed);
             }
         }

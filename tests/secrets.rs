@@ -314,7 +314,6 @@ fn sessions_leave_no_secret_in_freed_heap() {
 }
 
 #[test]
-#[ignore = "known: skipped keys and decoded session states stay in freed heap (reported)"]
 fn sessions_with_skipped_keys_and_restores_leave_no_secret_in_freed_heap() {
     no_secret_in_freed_heap("sessions with skipped keys", |out| {
         session_scenario(out, true)
