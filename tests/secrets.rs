@@ -415,8 +415,6 @@ fn prekeys_scenario(out: &mut Secrets, how: PreKeysUse) {
 }
 
 #[test]
-#[ignore = "known: one-time prekeys sit inline in a BTreeMap whose node splits leave copies \
-            of them in nodes freed with the map (reported)"]
 fn fresh_prekeys_leave_no_secret_in_freed_heap() {
     let watched = no_secret_in_freed_heap("fresh prekeys", |out| {
         prekeys_scenario(out, PreKeysUse::Fresh)
@@ -425,8 +423,6 @@ fn fresh_prekeys_leave_no_secret_in_freed_heap() {
 }
 
 #[test]
-#[ignore = "known: consumed one-time prekeys and rotated signed prekeys stay in freed heap \
-            (moved out of their BTreeMap / Vec; reported)"]
 fn used_prekeys_leave_no_secret_in_freed_heap() {
     no_secret_in_freed_heap("used prekeys", |out| {
         prekeys_scenario(out, PreKeysUse::Used)
@@ -434,7 +430,6 @@ fn used_prekeys_leave_no_secret_in_freed_heap() {
 }
 
 #[test]
-#[ignore = "known: decoding a prekey record leaves its secrets in freed heap (prost copy_to_bytes)"]
 fn decoded_prekeys_leave_no_secret_in_freed_heap() {
     no_secret_in_freed_heap("decoded prekeys", |out| {
         prekeys_scenario(out, PreKeysUse::Decoded)
