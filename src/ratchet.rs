@@ -52,8 +52,9 @@ pub(crate) struct Ratchet {
     /// `None` after receiving a DH ratchet step until our next send (lazy key generation).
     pub(crate) sending: Option<SendingChain>,
     pub(crate) previous_counter: u32,
-    /// Oldest first.
-    pub(crate) receiving: VecDeque<ReceivingChain>,
+    /// Oldest first. Boxed, so that the deque's growth and the dropping of the oldest chain
+    /// move only pointers, not chain keys.
+    pub(crate) receiving: VecDeque<Box<ReceivingChain>>,
     /// Total skipped keys over all receiving chains.
     pub(crate) skipped_count: usize,
     /// `version || AD`, the fixed start of every message's associated data.
@@ -355,21 +356,24 @@ impl Ratchet {
                     c.skipped.extend(prev_skipped);
                 }
                 self.skipped_count += skipped.len();
-                self.receiving.push_back(ReceivingChain {
+                self.receiving.push_back(Box::new(ReceivingChain {
                     ratchet_key: step.ratchet_key,
                     chain_key: next_chain_key,
                     counter: next_counter,
                     skipped: skipped.into_iter().collect(),
-                });
+                }));
                 while self.receiving.len() > MAX_RECEIVING_CHAINS {
                     if let Some(old) = self.receiving.pop_front() {
                         self.skipped_count -= old.skipped.len();
                     }
                 }
                 self.root_key = step.root_key;
-                if let Some(s) = self.sending.take() {
+                if let Some(s) = &self.sending {
                     self.previous_counter = s.counter;
                 }
+                // Dropped in place, where the chain key wipes itself: `take()` would move it
+                // out and, in optimized builds, leave its bytes behind in the session.
+                self.sending = None;
             }
             (None, None) => {}
         }

@@ -172,7 +172,7 @@ pub(crate) fn session_from_proto_cached(
             tag: tag_key.tag(ratchet.public()),
         }),
     };
-    let mut receiving = VecDeque::with_capacity(p.receiving.len());
+    let mut receiving: VecDeque<Box<ReceivingChain>> = VecDeque::with_capacity(p.receiving.len());
     for c in &p.receiving {
         let mut skipped = BTreeMap::new();
         for k in &c.skipped {
@@ -185,18 +185,15 @@ pub(crate) fn session_from_proto_cached(
             }
         }
         let ratchet_key = key32(&c.ratchet_key)?;
-        if receiving
-            .iter()
-            .any(|r: &ReceivingChain| r.ratchet_key == ratchet_key)
-        {
+        if receiving.iter().any(|r| r.ratchet_key == ratchet_key) {
             return Err(StateError::Malformed);
         }
-        receiving.push_back(ReceivingChain {
+        receiving.push_back(Box::new(ReceivingChain {
             ratchet_key,
             chain_key: ChainKey::from_slice(&c.chain_key).ok_or(StateError::Malformed)?,
             counter: c.counter,
             skipped,
-        });
+        }));
     }
     if sending.is_none() && receiving.is_empty() {
         // Nothing to send or receive on: not a state any session passes through.

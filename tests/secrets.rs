@@ -358,6 +358,64 @@ fn decoded_session_records_leave_no_secret_in_freed_heap() {
     no_secret_in_freed_heap("decoded session records", |out| record_scenario(out, true));
 }
 
+/// Sends on a record's current session and records the keys used.
+fn record_send(
+    r: &mut SessionRecord,
+    rng: &mut ChaCha20Rng,
+    text: &[u8],
+    out: &mut Secrets,
+) -> Vec<u8> {
+    session_secrets(r.current().unwrap(), out);
+    let wire = r.encrypt(rng, text).unwrap();
+    session_secrets(r.current().unwrap(), out);
+    wire
+}
+
+/// Records in long use, on the heap as an application keeps them: six sessions in a row (the
+/// record's list of sessions grows past its first allocation), a prekey message of each held
+/// back, then more DH ratchet steps each way than a session keeps receiving chains (chains are
+/// dropped, sending chains end), then the held messages, each of which makes an archived
+/// session current again.
+fn long_record_scenario(out: &mut Secrets) {
+    let mut rng = common::rng(1007);
+    let mut bob = common::Responder::new(&mut rng, 6);
+    let alice = IdentityKeyPair::from_seed(&random32(&mut rng));
+    let mut a = Box::new(SessionRecord::new());
+    let mut b = Box::new(SessionRecord::new());
+    let mut held = Vec::new();
+    for i in 0..6 {
+        let bundle = verified(&bob.bundle(Some(bob.otk_ids[i])));
+        a.initiate(&alice, &bundle, &mut rng).unwrap();
+        let wire = record_send(&mut a, &mut rng, b"hi", out);
+        b.decrypt(&bob.identity, &mut bob.prekeys, &wire).unwrap();
+        session_secrets(b.current().unwrap(), out);
+        held.push(record_send(&mut a, &mut rng, b"held back", out));
+    }
+    for turn in 0..8 {
+        let r = record_send(&mut b, &mut rng, format!("reply {turn}").as_bytes(), out);
+        a.decrypt(&alice, &mut PreKeys::new(), &r).unwrap();
+        session_secrets(a.current().unwrap(), out);
+        let m = record_send(&mut a, &mut rng, format!("more {turn}").as_bytes(), out);
+        b.decrypt(&bob.identity, &mut bob.prekeys, &m).unwrap();
+        session_secrets(b.current().unwrap(), out);
+    }
+    for wire in held.iter().take(5) {
+        assert_eq!(
+            b.decrypt(&bob.identity, &mut bob.prekeys, wire).unwrap(),
+            b"held back"
+        );
+        session_secrets(b.current().unwrap(), out);
+    }
+    assert_eq!(b.archived(), 5);
+    drop((a, b));
+}
+
+#[test]
+fn records_in_long_use_leave_no_secret_in_freed_heap() {
+    let watched = no_secret_in_freed_heap("records in long use", long_record_scenario);
+    assert!(watched >= 40);
+}
+
 /// How far a prekeys scenario goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PreKeysUse {
