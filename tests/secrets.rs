@@ -223,22 +223,20 @@ fn distributed(payload: &[u8], out: &mut Secrets) {
 // ---------------------------------------------------------------------------------------------
 // (b) Scenarios.
 
-// Known leaks outside src/group, reported and not fixed here (those files belong to work in
-// progress elsewhere); the scenarios that show them are ignored until they are fixed:
+// What these scenarios found, and what keeps them passing:
 //
 // - prost decodes every `bytes` field of a `&[u8]` input through `Buf::copy_to_bytes`, which
-//   allocates a temporary copy of the field and frees it unwiped: identity records, session
-//   states, session records and prekey records leave every secret they hold in freed heap
-//   when decoded (`IdentityKeyPair::from_bytes`/`open`, `Session::from_bytes`,
-//   `SessionRecord::from_bytes`/`open`, `PreKeys::from_bytes`/`open`, and every store load).
-//   The group records decode from a `Bytes` instead (`group::state::decode_secret`).
-// - `ratchet::skip_forward` stages skipped message keys in a `Vec` whose elements are then
-//   moved into the session's `BTreeMap`: the staging buffer is freed with the keys in it.
-// - The session's skipped keys live inline in a `BTreeMap<u32, MessageKey>`: removing one, or
-//   rebalancing, leaves copies of keys in nodes that are later freed. The group chains box
-//   each key (`BTreeMap<u32, Box<MessageKey>>`), so only pointers move. The same holds for
-//   one-time prekeys (`BTreeMap<u32, DhKeyPair>`, a consumed one stays in a freed node) and
-//   signed prekeys (`Vec<SignedPreKey>`, a rotated-out one stays in the freed buffer).
+//   allocates a temporary copy of the field and frees it unwiped. Every record that holds a
+//   secret is decoded from a wiped `Bytes` instead (`state::decode_secret`), and the prost
+//   structs wipe their secret fields on drop.
+// - Keys held inline in a `BTreeMap`, `Vec` or `VecDeque` are copied when the container
+//   grows, rebalances or removes one, and the copies stay in freed nodes and buffers (or in
+//   vacated slots, freed later). Skipped message keys (from `ratchet::skip_forward`'s staging
+//   buffer on), receiving chains, a record's sessions, one-time, ML-KEM and signed prekeys,
+//   and the group chains are boxed, so that only pointers move.
+// - A value moved out of a field (`Option::take`) leaves its bytes behind; in an optimized
+//   build the ended sending chain's key stayed in the session. It is dropped in place. CI runs
+//   this suite in a release build too.
 
 /// An identity from a seed, its record and seed, sealing under a storage key, and a store
 /// that seals it: nothing decoded.
