@@ -17,6 +17,7 @@ use crate::consts::{
 use crate::error::{BundleError, PreKeyError, StateError};
 use crate::kem::{self, KemSeed};
 use crate::keys::{DhKeyPair, Hex, IdentityKey, IdentityKeyPair};
+use crate::state::decode_secret;
 use crate::wire::proto;
 
 /// The message an identity signs to vouch for a signed prekey:
@@ -422,9 +423,16 @@ impl KemPreKey {
 pub struct PreKeys {
     revision: u64,
     post_quantum: PostQuantum,
-    signed: Vec<SignedPreKey>,
-    one_time: BTreeMap<u32, DhKeyPair>,
-    one_time_kem: BTreeMap<u32, KemPreKey>,
+    // The secrets are boxed so that only pointers move: a removal from the `Vec` or a map's
+    // rebalancing would otherwise copy keys within the container and leave copies in the
+    // slots and nodes it frees (found by `tests/secrets.rs`).
+    #[allow(
+        clippy::vec_box,
+        reason = "a signed prekey must not move when the Vec shifts"
+    )]
+    signed: Vec<Box<SignedPreKey>>,
+    one_time: BTreeMap<u32, Box<DhKeyPair>>,
+    one_time_kem: BTreeMap<u32, Box<KemPreKey>>,
     next_one_time_id: u32,
     next_signed_id: u32,
     next_kem_id: u32,
@@ -496,14 +504,14 @@ impl PreKeys {
             self.next_kem_id = kem_id.wrapping_add(1);
             KemPreKey::generate(kem_id, identity, rng)
         });
-        self.signed.push(SignedPreKey {
+        self.signed.push(Box::new(SignedPreKey {
             id,
             pair,
             signature,
             created_at,
             accepted: AcceptedBaseKeys::default(),
             last_resort_kem,
-        });
+        }));
         self.next_signed_id = id.wrapping_add(1);
         self.revision += 1;
         Ok(id)
@@ -572,7 +580,7 @@ impl PreKeys {
             while self.one_time.contains_key(&id) {
                 id = id.wrapping_add(1);
             }
-            self.one_time.insert(id, DhKeyPair::generate(rng));
+            self.one_time.insert(id, Box::new(DhKeyPair::generate(rng)));
             self.next_one_time_id = id.wrapping_add(1);
             ids.push(id);
         }
@@ -608,7 +616,7 @@ impl PreKeys {
         for _ in 0..count {
             let id = self.fresh_kem_id();
             self.one_time_kem
-                .insert(id, KemPreKey::generate(id, identity, rng));
+                .insert(id, Box::new(KemPreKey::generate(id, identity, rng)));
             self.next_kem_id = id.wrapping_add(1);
             ids.push(id);
         }
@@ -661,7 +669,7 @@ impl PreKeys {
             .one_time_kem
             .get(&kem_prekey_id)
             .ok_or(PreKeyError::UnknownKemPreKey(kem_prekey_id))?;
-        self.bundle_inner(identity, one_time_prekey_id, Some(kem))
+        self.bundle_inner(identity, one_time_prekey_id, Some(&**kem))
     }
 
     fn bundle_inner(
@@ -697,7 +705,7 @@ impl PreKeys {
     }
 
     pub(crate) fn one_time_prekey(&self, id: u32) -> Option<&DhKeyPair> {
-        self.one_time.get(&id)
+        self.one_time.get(&id).map(|k| &**k)
     }
 
     /// The seed of an ML-KEM prekey: an unused one-time one, or a last-resort one.
@@ -768,11 +776,7 @@ impl PreKeys {
                 .collect(),
             next_one_time_prekey_id: self.next_one_time_id,
             next_signed_prekey_id: self.next_signed_id,
-            one_time_kem_prekeys: self
-                .one_time_kem
-                .values()
-                .map(KemPreKey::to_proto)
-                .collect(),
+            one_time_kem_prekeys: self.one_time_kem.values().map(|k| k.to_proto()).collect(),
             next_kem_prekey_id: self.next_kem_id,
             post_quantum: match self.post_quantum {
                 PostQuantum::Disabled => proto::state::PostQuantumPolicy::PostQuantumDisabled,
@@ -792,7 +796,8 @@ impl PreKeys {
             return Err(StateError::TooLarge);
         }
         precheck_prekeys(bytes)?;
-        let r = proto::state::PreKeysRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+        let r = decode_secret::<proto::state::PreKeysRecord>(bytes)
+            .map_err(|_| StateError::Malformed)?;
         if r.version != STATE_VERSION {
             return Err(StateError::UnknownVersion(r.version));
         }
@@ -818,7 +823,7 @@ impl PreKeys {
                 accepted
                     .insert(<[u8; 32]>::try_from(k.as_slice()).map_err(|_| StateError::Malformed)?);
             }
-            signed.push(SignedPreKey {
+            signed.push(Box::new(SignedPreKey {
                 id: s.id,
                 pair: DhKeyPair::from_secret_slice(&s.secret).ok_or(StateError::Malformed)?,
                 signature: s
@@ -833,7 +838,7 @@ impl PreKeys {
                     .as_ref()
                     .map(KemPreKey::from_proto)
                     .transpose()?,
-            });
+            }));
         }
         let mut kem_ids = HashSet::new();
         for s in &signed {
@@ -857,12 +862,12 @@ impl PreKeys {
             if !kem_ids.insert(k.id) {
                 return Err(StateError::Malformed);
             }
-            one_time_kem.insert(k.id, k);
+            one_time_kem.insert(k.id, Box::new(k));
         }
         let mut one_time = BTreeMap::new();
         for k in &r.one_time_prekeys {
             let pair = DhKeyPair::from_secret_slice(&k.secret).ok_or(StateError::Malformed)?;
-            if one_time.insert(k.id, pair).is_some() {
+            if one_time.insert(k.id, Box::new(pair)).is_some() {
                 return Err(StateError::Malformed);
             }
         }

@@ -36,8 +36,10 @@ pub(crate) struct ReceivingChain {
     pub(crate) chain_key: ChainKey,
     /// Counter of the next message key `chain_key` derives.
     pub(crate) counter: u32,
-    /// Keys of messages skipped on this chain, by counter.
-    pub(crate) skipped: BTreeMap<u32, MessageKey>,
+    /// Keys of messages skipped on this chain, by counter. Boxed, so that inserting, removing
+    /// and rebalancing move only pointers: an inline key would be copied between the map's
+    /// nodes and left behind in the ones it frees.
+    pub(crate) skipped: BTreeMap<u32, Box<MessageKey>>,
 }
 
 /// The ratchet proper. Identity binding and handshake bookkeeping live in `Session`.
@@ -50,8 +52,9 @@ pub(crate) struct Ratchet {
     /// `None` after receiving a DH ratchet step until our next send (lazy key generation).
     pub(crate) sending: Option<SendingChain>,
     pub(crate) previous_counter: u32,
-    /// Oldest first.
-    pub(crate) receiving: VecDeque<ReceivingChain>,
+    /// Oldest first. Boxed, so that the deque's growth and the dropping of the oldest chain
+    /// move only pointers, not chain keys.
+    pub(crate) receiving: VecDeque<Box<ReceivingChain>>,
     /// Total skipped keys over all receiving chains.
     pub(crate) skipped_count: usize,
     /// `version || AD`, the fixed start of every message's associated data.
@@ -65,13 +68,13 @@ struct Staged {
     next_chain_key: ChainKey,
     next_counter: u32,
     /// Keys skipped on the chain the message was on (new or existing), ascending.
-    skipped: Vec<(u32, MessageKey)>,
+    skipped: Vec<(u32, Box<MessageKey>)>,
     /// For a DH step: the new root key, and the previous chain's advance (if it had one).
     dh_step: Option<DhStep>,
 }
 
 /// The previous receiving chain advanced to `pn`: (chain key, counter, skipped keys).
-type PreviousChainAdvance = (ChainKey, u32, Vec<(u32, MessageKey)>);
+type PreviousChainAdvance = (ChainKey, u32, Vec<(u32, Box<MessageKey>)>);
 
 struct DhStep {
     ratchet_key: [u8; 32],
@@ -80,18 +83,22 @@ struct DhStep {
 }
 
 /// Derives `count` keys forward from `ck`, keeping the newest `keep` of them.
+///
+/// Each kept key is boxed as it is derived: the staging `Vec` holds only pointers, so it can
+/// grow and be freed, and its keys move into a chain's map, without a copy of a key left in
+/// freed memory.
 pub(crate) fn skip_forward(
     ck: &ChainKey,
     from: u32,
     count: u32,
     keep: usize,
-) -> (ChainKey, Vec<(u32, MessageKey)>) {
+) -> (ChainKey, Vec<(u32, Box<MessageKey>)>) {
     let mut kept = Vec::with_capacity(keep.min(count as usize));
     let mut ck = ck.clone();
     for i in 0..count {
         let (mk, next) = ck.step();
         if (count - i) as usize <= keep {
-            kept.push((from + i, mk));
+            kept.push((from + i, Box::new(mk)));
         }
         ck = next;
     }
@@ -349,21 +356,24 @@ impl Ratchet {
                     c.skipped.extend(prev_skipped);
                 }
                 self.skipped_count += skipped.len();
-                self.receiving.push_back(ReceivingChain {
+                self.receiving.push_back(Box::new(ReceivingChain {
                     ratchet_key: step.ratchet_key,
                     chain_key: next_chain_key,
                     counter: next_counter,
                     skipped: skipped.into_iter().collect(),
-                });
+                }));
                 while self.receiving.len() > MAX_RECEIVING_CHAINS {
                     if let Some(old) = self.receiving.pop_front() {
                         self.skipped_count -= old.skipped.len();
                     }
                 }
                 self.root_key = step.root_key;
-                if let Some(s) = self.sending.take() {
+                if let Some(s) = &self.sending {
                     self.previous_counter = s.counter;
                 }
+                // Dropped in place, where the chain key wipes itself: `take()` would move it
+                // out and, in optimized builds, leave its bytes behind in the session.
+                self.sending = None;
             }
             (None, None) => {}
         }

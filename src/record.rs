@@ -16,7 +16,7 @@ use crate::error::{DecryptError, IdentityMismatch, RecordError, StateError};
 use crate::keys::{IdentityKey, IdentityKeyPair};
 use crate::prekey::{PreKeys, VerifiedBundle};
 use crate::session::Session;
-use crate::state::Origin;
+use crate::state::{Origin, decode_secret};
 use crate::wire::{Envelope, RatchetView, proto::state as pb};
 
 /// The sessions with one peer identity, newest first.
@@ -46,8 +46,9 @@ use crate::wire::{Envelope, RatchetView, proto::state as pb};
 pub struct SessionRecord {
     revision: u64,
     remote_identity: Option<IdentityKey>,
-    /// Index 0 is the current session.
-    sessions: VecDeque<Session>,
+    /// Index 0 is the current session. Boxed, so that archiving, promoting and the deque's
+    /// growth move only pointers, never a session's keys.
+    sessions: VecDeque<Box<Session>>,
 }
 
 impl SessionRecord {
@@ -68,7 +69,7 @@ impl SessionRecord {
 
     /// The session used for sending.
     pub fn current(&self) -> Option<&Session> {
-        self.sessions.front()
+        self.sessions.front().map(|s| &**s)
     }
 
     /// Number of previous sessions kept besides the current one.
@@ -91,7 +92,7 @@ impl SessionRecord {
     /// Makes `session` current, archiving the previous current one.
     fn push_current(&mut self, session: Session) {
         self.remote_identity = Some(*session.remote_identity());
-        self.sessions.push_front(session);
+        self.sessions.push_front(Box::new(session));
         self.sessions.truncate(MAX_ARCHIVED_SESSIONS + 1);
     }
 
@@ -254,7 +255,10 @@ impl SessionRecord {
 
     /// Serialized as `state.proto` `SessionRecord`. Contains secrets: seal it at rest.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut sessions = self.sessions.iter().map(crate::state::session_to_proto);
+        let mut sessions = self
+            .sessions
+            .iter()
+            .map(|s| crate::state::session_to_proto(s));
         let record = pb::SessionRecord {
             version: STATE_VERSION,
             revision: self.revision,
@@ -299,7 +303,7 @@ impl SessionRecord {
             },
         )
         .map_err(crate::state::precheck_error)?;
-        let r = pb::SessionRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+        let r = decode_secret::<pb::SessionRecord>(bytes).map_err(|_| StateError::Malformed)?;
         if r.version != STATE_VERSION {
             return Err(StateError::UnknownVersion(r.version));
         }
@@ -321,7 +325,7 @@ impl SessionRecord {
             if Some(*s.remote_identity()) != remote_identity {
                 return Err(StateError::Malformed);
             }
-            sessions.push_back(s);
+            sessions.push_back(Box::new(s));
         }
         Ok(SessionRecord {
             revision: r.revision,

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use prost::Message;
+use prost::bytes::Bytes;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::consts::{MAX_RECEIVING_CHAINS, MAX_RECORD_SIZE, MAX_SKIPPED_KEYS, STATE_VERSION};
@@ -17,6 +18,20 @@ use crate::precheck::{self, Precheck, Rule};
 use crate::ratchet::{Ratchet, ReceivingChain, SendingChain, aad_prefix};
 use crate::session::Session;
 use crate::wire::{PreKeyFields, proto::state as pb};
+
+/// Decodes a message that holds secrets without leaving copies of them in freed memory. Every
+/// record with a secret in it is decoded through here: identities, session states and records,
+/// prekeys, and the group records and control messages.
+///
+/// prost decodes each `bytes` field of a `&[u8]` input through `Buf::copy_to_bytes`, which
+/// for a slice allocates a temporary copy of the field and frees it unwiped: every key of a
+/// record stayed behind in freed heap (found by `tests/secrets.rs`). From a `Bytes` the same
+/// call is a zero-copy slice; the one copy of the input made here is wiped when the last
+/// slice of it goes, and the decoded fields are wiped by the prost structs' `Drop` impls (below,
+/// in `prekey.rs` and in `group/state.rs`).
+pub(crate) fn decode_secret<M: Message + Default>(bytes: &[u8]) -> Result<M, prost::DecodeError> {
+    M::decode(Bytes::from_owner(Zeroizing::new(bytes.to_vec())))
+}
 
 pub(crate) fn session_to_proto(s: &Session) -> pb::SessionState {
     let r = &s.ratchet;
@@ -82,7 +97,7 @@ pub(crate) fn decode_session(bytes: &[u8]) -> Result<Session, StateError> {
         return Err(StateError::TooLarge);
     }
     precheck_session(bytes)?;
-    let p = pb::SessionState::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let p = decode_secret::<pb::SessionState>(bytes).map_err(|_| StateError::Malformed)?;
     session_from_proto_cached(&p, &mut IdentityCache::new(Origin::Untrusted))
 }
 
@@ -196,7 +211,7 @@ pub(crate) fn session_from_proto_cached(
             tag: tag_key.tag(ratchet.public()),
         }),
     };
-    let mut receiving = VecDeque::with_capacity(p.receiving.len());
+    let mut receiving: VecDeque<Box<ReceivingChain>> = VecDeque::with_capacity(p.receiving.len());
     for c in &p.receiving {
         let mut skipped = BTreeMap::new();
         for k in &c.skipped {
@@ -204,23 +219,20 @@ pub(crate) fn session_from_proto_cached(
                 return Err(StateError::Malformed);
             }
             let mk = MessageKey::from_slice(&k.message_key).ok_or(StateError::Malformed)?;
-            if skipped.insert(k.counter, mk).is_some() {
+            if skipped.insert(k.counter, Box::new(mk)).is_some() {
                 return Err(StateError::Malformed);
             }
         }
         let ratchet_key = key32(&c.ratchet_key)?;
-        if receiving
-            .iter()
-            .any(|r: &ReceivingChain| r.ratchet_key == ratchet_key)
-        {
+        if receiving.iter().any(|r| r.ratchet_key == ratchet_key) {
             return Err(StateError::Malformed);
         }
-        receiving.push_back(ReceivingChain {
+        receiving.push_back(Box::new(ReceivingChain {
             ratchet_key,
             chain_key: ChainKey::from_slice(&c.chain_key).ok_or(StateError::Malformed)?,
             counter: c.counter,
             skipped,
-        });
+        }));
     }
     if sending.is_none() && receiving.is_empty() {
         // Nothing to send or receive on: not a state any session passes through.
@@ -298,7 +310,7 @@ pub(crate) fn decode_identity(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, State
     if bytes.len() > 128 {
         return Err(StateError::TooLarge);
     }
-    let r = pb::IdentityRecord::decode(bytes).map_err(|_| StateError::Malformed)?;
+    let r = decode_secret::<pb::IdentityRecord>(bytes).map_err(|_| StateError::Malformed)?;
     if r.version != STATE_VERSION {
         return Err(StateError::UnknownVersion(r.version));
     }

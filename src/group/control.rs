@@ -9,9 +9,9 @@ use super::channel::ChannelId;
 use super::error::ControlError;
 use super::proto::wire as pb;
 use super::sender_chain::Distribution;
-use super::state::decode_secret;
 use crate::consts::{MAX_CONTROL_SIZE, PROTOCOL_VERSION};
 use crate::kdf::ChainKey;
+use crate::state::decode_secret;
 
 /// A decoded control message. Which combinations are valid depends on the receiver: a group
 /// takes a roster and/or a distribution, or a leave request; a broadcast list takes a consent

@@ -56,7 +56,7 @@ pub(crate) struct ChainStore {
 struct Staged {
     next_chain_key: ChainKey,
     next_iteration: u32,
-    skipped: Vec<(u32, MessageKey)>,
+    skipped: Vec<(u32, Box<MessageKey>)>,
 }
 
 /// Whether a distribution added a chain.
@@ -196,12 +196,8 @@ impl ChainStore {
         chain.chain_key = staged.next_chain_key;
         chain.iteration = staged.next_iteration;
         let added = staged.skipped.len();
-        // Copied, not moved: moving the keys out would free the staging buffer with their
-        // bytes still in it; dropping it wipes each one in place.
-        for (i, mk) in &staged.skipped {
-            chain.skipped.insert(*i, Box::new(mk.clone()));
-        }
-        drop(staged.skipped);
+        // `skip_forward` boxed each key: only pointers move out of the staging buffer.
+        chain.skipped.extend(staged.skipped);
         self.skipped_total += added;
         // Per chain: keep the newest MAX_SKIPPED_KEYS, as a pairwise session does.
         // Per channel: the chain that grew pays, so one sender's gaps never evict another's keys.

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use prost::Message;
-use prost::bytes::Bytes;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::broadcast::{BroadcastList, CustomerState};
@@ -30,17 +29,7 @@ use crate::error::StateError;
 use crate::kdf::{ChainKey, MessageKey};
 use crate::keys::IdentityKey;
 use crate::precheck::{self, Precheck, Rule};
-
-/// Decodes a message that holds secrets without leaving copies of them in freed memory.
-///
-/// prost decodes each `bytes` field of a `&[u8]` input through `Buf::copy_to_bytes`, which
-/// for a slice allocates a temporary copy of the field and frees it unwiped: every key of a
-/// record stayed behind in freed heap (found by `tests/secrets.rs`). From a `Bytes` the same
-/// call is a zero-copy slice; the one copy of the input made here is wiped when the last
-/// slice of it goes, and the decoded fields are wiped by the `Drop` impls below.
-pub(crate) fn decode_secret<M: Message + Default>(bytes: &[u8]) -> Result<M, prost::DecodeError> {
-    M::decode(Bytes::from_owner(Zeroizing::new(bytes.to_vec())))
-}
+use crate::state::decode_secret;
 
 fn key32(b: &[u8]) -> Result<[u8; 32], StateError> {
     b.try_into().map_err(|_| StateError::Malformed)
