@@ -164,9 +164,26 @@ impl IdentityKey {
 
     /// Checks an Ed25519 signature with `verify_strict` (no small-order keys, canonical `S`).
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
-        let sig = Signature::from_slice(signature).map_err(|_| KeyError::BadSignature)?;
+        self.verifier()?.verify(message, signature)
+    }
+
+    /// The decoded Ed25519 key, for checking several signatures with one decompression (a
+    /// post-quantum bundle carries two).
+    pub(crate) fn verifier(&self) -> Result<Verifier, KeyError> {
         VerifyingKey::from_bytes(&self.bytes)
-            .map_err(|_| KeyError::NotOnCurve)?
+            .map(Verifier)
+            .map_err(|_| KeyError::NotOnCurve)
+    }
+}
+
+/// An identity key decoded for signature checks.
+pub(crate) struct Verifier(VerifyingKey);
+
+impl Verifier {
+    /// `verify_strict` of `signature` over `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        let sig = Signature::from_slice(signature).map_err(|_| KeyError::BadSignature)?;
+        self.0
             .verify_strict(message, &sig)
             .map_err(|_| KeyError::BadSignature)
     }

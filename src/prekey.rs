@@ -237,14 +237,16 @@ impl PreKeyBundle {
     pub fn verify_allowing_classical(self) -> Result<VerifiedBundle, BundleError> {
         let identity =
             IdentityKey::from_bytes(&self.identity).map_err(BundleError::InvalidIdentity)?;
-        identity
+        // One decompression of the identity for both signatures.
+        let verifier = identity.verifier().map_err(|_| BundleError::BadSignature)?;
+        verifier
             .verify(
                 &signed_prekey_message(self.signed_prekey_id, &self.signed_prekey),
                 &self.signature,
             )
             .map_err(|_| BundleError::BadSignature)?;
         if let Some(k) = &self.kem_prekey {
-            identity
+            verifier
                 .verify(&kem_prekey_message(k.id, &k.public), &k.signature)
                 .map_err(|_| BundleError::BadKemSignature)?;
             if !kem::is_valid_public_key(&k.public) {
